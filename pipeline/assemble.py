@@ -1,0 +1,176 @@
+"""Rendered parts + PageMap -> the book's PDF bytes.
+
+pypdf merges the parts in page-map order with the inserted blank pages,
+lays the page furniture (running heads and folios, typeset as one document
+of otherwise empty pages) over each page, adds the links between parts that
+no single part could resolve, the outline, the page labels and the metadata.
+Identical objects (above all the font files every part embeds) are merged
+until nothing changes, and pikepdf writes the result once, with object
+streams and a deterministic file identifier.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pikepdf
+from pypdf import PdfReader, PdfWriter
+from pypdf.annotations import Link
+from pypdf.generic import Fit
+
+from pipeline.model import BookletError, PageMap, RenderedPart, TocEntry
+
+
+@dataclass(frozen=True)
+class Metadata:
+    title: str
+    author: str
+    subject: str
+    keywords: tuple[str, ...]
+    language: str
+    created: datetime
+    creator: str = "booklet"
+
+
+def assemble(
+    page_map: PageMap,
+    parts: Mapping[str, RenderedPart],
+    furniture: RenderedPart | None,
+    outline: Sequence[TocEntry],
+    metadata: Metadata,
+    roman_pages: int,
+) -> bytes:
+    """Merge everything into one PDF; `roman_pages` leading pages get roman labels."""
+    writer = PdfWriter()
+    width, height = _page_size(parts)
+    readers = {name: PdfReader(io.BytesIO(part.pdf)) for name, part in parts.items()}
+    for placement in page_map.placements:
+        # Blank pages sit between placements: fill up to where this part starts.
+        while len(writer.pages) < placement.first_page:
+            writer.add_blank_page(width, height)
+        writer.append(readers[placement.part], import_outline=False)
+    while len(writer.pages) < len(page_map.pages):
+        writer.add_blank_page(width, height)
+    if len(writer.pages) != len(page_map.pages):
+        raise AssertionError("page map and merged pages disagree")
+
+    if furniture is not None:
+        _overlay(writer, page_map, PdfReader(io.BytesIO(furniture.pdf)))
+    _add_pending_links(writer, page_map, parts)
+    _add_outline(writer, page_map, outline)
+    if roman_pages:
+        writer.set_page_label(0, roman_pages - 1, style="/r")
+    if roman_pages < len(writer.pages):
+        writer.set_page_label(roman_pages, len(writer.pages) - 1, style="/D", start=1)
+    writer.page_mode = "/UseOutlines"
+    _deduplicate(writer)
+
+    merged = io.BytesIO()
+    writer.write(merged)
+    return _finish(merged.getvalue(), metadata)
+
+
+def _page_size(parts: Mapping[str, RenderedPart]) -> tuple[float, float]:
+    first = next(iter(parts.values()))
+    box = PdfReader(io.BytesIO(first.pdf)).pages[0].mediabox
+    return float(box.width), float(box.height)
+
+
+def _overlay(writer: PdfWriter, page_map: PageMap, furniture: PdfReader) -> None:
+    if len(furniture.pages) != len(page_map.pages):
+        raise AssertionError("furniture does not have one page per book page")
+    for info in page_map.pages:
+        if info.folio is None and info.running_head is None:
+            continue
+        page = writer.pages[info.index]
+        page.merge_page(furniture.pages[info.index])
+        page.compress_content_streams()
+
+
+def _add_pending_links(
+    writer: PdfWriter, page_map: PageMap, parts: Mapping[str, RenderedPart]
+) -> None:
+    for placement in page_map.placements:
+        part = parts[placement.part]
+        for link in part.pending_links:
+            if link.target not in page_map.anchors:
+                raise BookletError.at(
+                    placement.part, None, f"link to '#{link.target}', which is nowhere in the book"
+                )
+            anchor = page_map.anchors[link.target]
+            annotation = Link(
+                rect=link.rect_pt,
+                target_page_index=anchor.page,
+                fit=Fit.xyz(left=anchor.x_pt, top=anchor.y_pt),
+            )
+            writer.add_annotation(placement.first_page + link.page, annotation)
+
+
+def _add_outline(writer: PdfWriter, page_map: PageMap, outline: Sequence[TocEntry]) -> None:
+    parent = None
+    for entry in outline:
+        anchor = page_map.anchors[entry.anchor]
+        fit = Fit.xyz(left=anchor.x_pt, top=anchor.y_pt)
+        if entry.level <= 1:
+            parent = writer.add_outline_item(title=entry.title, page_number=anchor.page, fit=fit)
+        else:
+            writer.add_outline_item(
+                title=entry.title, page_number=anchor.page, parent=parent, fit=fit
+            )
+
+
+def _deduplicate(writer: PdfWriter) -> None:
+    """Merge identical objects until the count stops falling (fonts point at each other)."""
+    previous = -1
+    for _ in range(8):
+        writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
+        count = sum(1 for obj in writer._objects if obj is not None)
+        if count == previous:
+            break
+        previous = count
+
+
+def _finish(pdf_bytes: bytes, metadata: Metadata) -> bytes:
+    """Metadata, language, and one final save with object streams and a fixed ID."""
+    stamp = _pdf_date(metadata.created)
+    with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
+        pdf.docinfo = pdf.make_indirect(pikepdf.Dictionary(
+            Title=metadata.title,
+            Author=metadata.author,
+            Subject=metadata.subject,
+            Keywords=", ".join(metadata.keywords),
+            Creator=metadata.creator,
+            Producer=metadata.creator,
+            CreationDate=stamp,
+            ModDate=stamp,
+        ))
+        pdf.Root.Lang = metadata.language
+        pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
+        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
+            iso = metadata.created.isoformat()
+            xmp["dc:title"] = metadata.title
+            xmp["dc:creator"] = [metadata.author]
+            xmp["dc:description"] = metadata.subject
+            xmp["dc:language"] = [metadata.language]
+            xmp["pdf:Keywords"] = ", ".join(metadata.keywords)
+            xmp["pdf:Producer"] = metadata.creator
+            xmp["xmp:CreatorTool"] = metadata.creator
+            xmp["xmp:CreateDate"] = iso
+            xmp["xmp:ModifyDate"] = iso
+            xmp["xmp:MetadataDate"] = iso
+        out = io.BytesIO()
+        pdf.save(
+            out,
+            object_stream_mode=pikepdf.ObjectStreamMode.generate,
+            deterministic_id=True,
+            compress_streams=True,
+        )
+    return out.getvalue()
+
+
+def _pdf_date(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return moment.strftime("D:%Y%m%d%H%M%SZ")

@@ -1,0 +1,182 @@
+"""The story of one book: booklet.toml and chapters/ -> output/guide.pdf.
+
+1. read the config and the chapters;
+2. convert each chapter's Markdown to HTML, and check every cross-reference;
+3. trim the shipped fonts to the book's characters;
+4. typeset every chapter and the back cover as separate parts, in parallel;
+5. plan the pages: where each part starts, every page's label and furniture;
+6. typeset the front matter, whose contents now know the true page numbers;
+7. typeset the page furniture (running heads, folios) for the whole book;
+8. merge, link, outline, label, write the PDF atomically.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from datetime import time as clock
+from pathlib import Path
+
+from pipeline.assemble import Metadata, assemble
+from pipeline.config import load_config
+from pipeline.convert import check_references, convert
+from pipeline.fonts import trimmed_faces
+from pipeline.model import BuildReport, Config, ConvertedChapter, PageMap, TocEntry
+from pipeline.pagemap import PartSpec, plan_book
+from pipeline.sources import load_chapters
+from pipeline.templates import BACK, FRONT, Templates, collected_sources
+from pipeline.typeset import typeset, typeset_all
+
+log = logging.getLogger("booklet")
+
+
+@dataclass
+class Stopwatch:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def build(
+    root: Path,
+    output: Path | None = None,
+    jobs: int | None = None,
+    source_date_epoch: int | None = None,
+) -> BuildReport:
+    root = root.resolve()
+    output = output or root / "output" / "guide.pdf"
+    watch = Stopwatch()
+    started = time.perf_counter()
+
+    with watch.stage("read"):
+        config = load_config(root)
+        chapters = load_chapters(config)
+    with watch.stage("convert"):
+        converted = [convert(chapter, root) for chapter in chapters]
+        check_references(converted, root)
+    with watch.stage("fonts"):
+        fonts = trimmed_faces(
+            config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
+        )
+    templates = Templates(config, fonts)
+
+    with watch.stage("typeset"):
+        parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
+        rendered = typeset_all(parts, root, jobs)
+    *chapter_parts, back = rendered
+    specs = [
+        PartSpec.of(part, c.chapter.title) for part, c in zip(chapter_parts, converted, strict=True)
+    ]
+    back_spec = PartSpec.of(back, None)
+
+    with watch.stage("front matter"):
+        # Body labels do not depend on the front matter's length (the body starts
+        # at 1), so a provisional plan gives the contents their true numbers.
+        provisional = plan_book(PartSpec(FRONT, 1, None), specs, back_spec, config.title)
+        toc = contents(converted, provisional)
+        front = typeset(templates.front(toc), root)
+        page_map = plan_book(PartSpec.of(front, None), specs, back_spec, config.title)
+
+    with watch.stage("furniture"):
+        furniture = typeset(templates.furniture(page_map), root)
+
+    with watch.stage("assemble"):
+        roman = page_map.placements[1].first_page if len(page_map.placements) > 1 else 0
+        created = created_at(config, source_date_epoch)
+        pdf = assemble(
+            page_map,
+            {part.name: part for part in [front, *chapter_parts, back]},
+            furniture,
+            toc,
+            Metadata(
+                title=config.title,
+                author=config.author,
+                subject=config.subject or config.subtitle,
+                keywords=config.keywords,
+                language=config.language,
+                created=created,
+            ),
+            roman_pages=roman,
+        )
+        write_atomically(output, pdf)
+
+    for part in [front, *rendered, furniture]:
+        for warning in part.warnings:
+            log.warning("%s: %s", part.name, warning)
+    return BuildReport(
+        output=output,
+        pages=len(page_map.pages),
+        chapters=len(converted),
+        bytes=len(pdf),
+        seconds={**watch.seconds, "total": time.perf_counter() - started},
+    )
+
+
+def contents(converted: list[ConvertedChapter], page_map: PageMap) -> list[TocEntry]:
+    """Chapters and their second-level sections, with the labels of their pages."""
+    entries = []
+    for item in converted:
+        slug = item.chapter.slug
+        entries.append(TocEntry(1, item.chapter.title, slug, page_map.label_of(slug)))
+        sections = [(h.anchor, h.text) for h in item.headings if h.level == 2]
+        sections += [(c.anchor, c.title) for c in collected_sources(item, converted)]
+        for anchor, title in sections:
+            entries.append(TocEntry(2, title, anchor, page_map.label_of(anchor)))
+    return entries
+
+
+def book_text(config: Config, converted: list[ConvertedChapter]) -> str:
+    """Every character the book may print, for trimming the fonts."""
+    pieces = [
+        config.title, config.subtitle, config.author, config.edition, config.copies_text,
+        config.copies_url, config.subject,
+    ]
+    for item in converted:
+        chapter = item.chapter
+        pieces += [html.unescape(item.html), chapter.title, chapter.summary or ""]
+        pieces += [s.text + (s.url or "") for s in chapter.sources]
+    for template in sorted((config.styles_dir / "templates").glob("*.html")):
+        pieces.append(template.read_text(encoding="utf-8"))
+    return "".join(pieces)
+
+
+def created_at(config: Config, source_date_epoch: int | None) -> datetime:
+    if source_date_epoch is not None:
+        return datetime.fromtimestamp(source_date_epoch, UTC)
+    return datetime.combine(config.last_reviewed, clock(0, 0), UTC)
+
+
+def cache_dir(root: Path) -> Path:
+    return root / "output" / ".cache"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file next to `path`, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["BACK", "build"]

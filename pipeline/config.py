@@ -1,0 +1,297 @@
+"""booklet.toml -> Config.
+
+Reads the project's configuration with tomllib and checks it against a
+schema: an unknown key, a wrong type or a missing required key is a
+BookletError that names the key and the line it is on.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipeline.model import BookletError, Config, Layout, PageSize, Problem
+
+CONFIG_NAME = "booklet.toml"
+
+PAGE_SIZES = {
+    "letter": PageSize("letter", 215.9, 279.4),
+    "a4": PageSize("a4", 210.0, 297.0),
+    "a5": PageSize("a5", 148.0, 210.0),
+    "half-letter": PageSize("half-letter", 139.7, 215.9),
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: type | tuple[type, ...]
+    required: bool = True
+    what: str = ""  # how to describe the type in a message
+
+
+NUMBER = (int, float)
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "book": {
+        "title": Key(str),
+        "subtitle": Key(str, required=False),
+        "author": Key(str),
+        "edition": Key(str),
+        "language": Key(str),
+        "last_reviewed": Key(date, what="a date like 2026-11-01"),
+        "subject": Key(str, required=False),
+        "keywords": Key(list, required=False, what="a list of strings"),
+    },
+    "copies": {
+        "text": Key(str),
+        "url": Key(str),
+    },
+    "layout": {
+        "page_size": Key(str, required=False, what=f"one of {', '.join(PAGE_SIZES)}"),
+        "base_size_pt": Key(NUMBER, required=False, what="a number"),
+        "line_height": Key(NUMBER, required=False, what="a number"),
+        "margin_top_mm": Key(NUMBER, required=False, what="a number"),
+        "margin_bottom_mm": Key(NUMBER, required=False, what="a number"),
+        "margin_inside_mm": Key(NUMBER, required=False, what="a number"),
+        "margin_outside_mm": Key(NUMBER, required=False, what="a number"),
+    },
+    "chapters": {
+        "order": Key(list, what="a list of file names under chapters/"),
+    },
+}
+REQUIRED_TABLES = ("book", "copies", "chapters")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+
+
+def load_config(root: Path) -> Config:
+    """Read root/booklet.toml and return a checked Config."""
+    path = root / CONFIG_NAME
+    rel = CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BookletError.at(
+            rel, None, "no booklet.toml here", f"run booklet from the project folder {root}"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise BookletError.at(rel, None, f"not UTF-8 text ({err.reason})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        line = _decode_error_line(str(err))
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(err))
+        raise BookletError.at(
+            rel, line, f"malformed TOML: {message}", "check quotes, brackets and '='"
+        ) from None
+
+    lines = text.splitlines()
+    problems = _check_schema(data, lines, rel)
+    if problems:
+        raise BookletError(problems)
+
+    book = data["book"]
+    layout_data = data.get("layout", {})
+    size_name = layout_data.get("page_size", "letter").lower()
+    if size_name not in PAGE_SIZES:
+        problems.append(
+            Problem(
+                rel,
+                _key_line(lines, "layout", "page_size"),
+                f"unknown page_size '{size_name}'",
+                f"use one of: {', '.join(PAGE_SIZES)}",
+            )
+        )
+    if not LANGUAGE_RE.match(book["language"]):
+        problems.append(
+            Problem(
+                rel,
+                _key_line(lines, "book", "language"),
+                f"language '{book['language']}' is not a language tag",
+                "write it like en-US or en-GB",
+            )
+        )
+    keywords = book.get("keywords", [])
+    if not all(isinstance(k, str) for k in keywords):
+        problems.append(
+            Problem(rel, _key_line(lines, "book", "keywords"), "keywords must be strings")
+        )
+    order = data["chapters"]["order"]
+    chapter_lines = []
+    for name in order:
+        if not isinstance(name, str):
+            problems.append(
+                Problem(rel, _key_line(lines, "chapters", "order"), f"{name!r} is not a file name")
+            )
+            continue
+        chapter_lines.append(_value_line(lines, "chapters", name))
+    if problems:
+        raise BookletError(problems)
+
+    defaults = Layout(PAGE_SIZES["letter"])
+    layout = Layout(
+        page=PAGE_SIZES[size_name],
+        **{
+            name: float(layout_data.get(name, getattr(defaults, name)))
+            for name in (
+                "margin_top_mm",
+                "margin_bottom_mm",
+                "margin_inside_mm",
+                "margin_outside_mm",
+                "base_size_pt",
+                "line_height",
+            )
+        },
+    )
+    return Config(
+        root=root,
+        path=path,
+        title=book["title"],
+        subtitle=book.get("subtitle", ""),
+        author=book["author"],
+        edition=book["edition"],
+        language=book["language"],
+        last_reviewed=book["last_reviewed"],
+        subject=book.get("subject", ""),
+        keywords=tuple(keywords),
+        copies_text=data["copies"]["text"],
+        copies_url=data["copies"]["url"],
+        chapter_files=tuple(order),
+        layout=layout,
+        chapter_lines=tuple(chapter_lines),
+    )
+
+
+def _check_schema(data: dict[str, Any], lines: list[str], rel: str) -> list[Problem]:
+    problems = []
+    for table, value in data.items():
+        if table not in SCHEMA:
+            problems.append(
+                Problem(
+                    rel,
+                    _table_line(lines, table) or _key_line(lines, None, table),
+                    f"unknown table or key '{table}'",
+                    _did_you_mean(table, SCHEMA) or f"known tables: {', '.join(SCHEMA)}",
+                )
+            )
+        elif not isinstance(value, dict):
+            problems.append(
+                Problem(rel, _key_line(lines, None, table), f"'{table}' must be a [{table}] table")
+            )
+    for table in REQUIRED_TABLES:
+        if table not in data:
+            problems.append(Problem(rel, None, f"missing table [{table}]"))
+    for table, keys in SCHEMA.items():
+        values = data.get(table)
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if key not in keys:
+                problems.append(
+                    Problem(
+                        rel,
+                        _key_line(lines, table, key),
+                        f"unknown key '{table}.{key}'",
+                        _did_you_mean(key, keys) or f"known keys: {', '.join(keys)}",
+                    )
+                )
+                continue
+            spec = keys[key]
+            if not _is_kind(value, spec.kind):
+                what = spec.what or _kind_name(spec.kind)
+                problems.append(
+                    Problem(
+                        rel,
+                        _key_line(lines, table, key),
+                        f"'{table}.{key}' must be {what}, not {_describe(value)}",
+                    )
+                )
+        for key, spec in keys.items():
+            if spec.required and key not in values:
+                problems.append(
+                    Problem(
+                        rel,
+                        _table_line(lines, table),
+                        f"missing key '{table}.{key}'",
+                        f"add a line: {key} = ...",
+                    )
+                )
+    return problems
+
+
+def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # bool is an int to Python, never to an author
+        return kind is bool
+    if kind is date:
+        return isinstance(value, date) and not hasattr(value, "hour")
+    return isinstance(value, kind)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "text in quotes", list: "a list", dict: "a table", bool: "true or false"}
+    if isinstance(kind, tuple):
+        return "a number"
+    return names.get(kind, kind.__name__)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"text '{value}'"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, date):
+        return f"date {value.isoformat()}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _did_you_mean(name: str, known: dict[str, Any]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _decode_error_line(message: str) -> int | None:
+    match = re.search(r"at line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+_TABLE_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$")
+
+
+def _table_line(lines: list[str], table: str) -> int | None:
+    for number, line in enumerate(lines, 1):
+        match = _TABLE_RE.match(line)
+        if match and match.group(1) == table:
+            return number
+    return None
+
+
+def _key_line(lines: list[str], table: str | None, key: str) -> int | None:
+    """The line of `key = ...` inside [table] (or before any table when table is None)."""
+    current: str | None = None
+    key_re = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*=")
+    for number, line in enumerate(lines, 1):
+        match = _TABLE_RE.match(line)
+        if match:
+            current = match.group(1)
+            continue
+        if current == table and key_re.match(line):
+            return number
+    return _table_line(lines, table) if table else None
+
+
+def _value_line(lines: list[str], table: str, value: str) -> int:
+    """The line inside [table] where the string `value` is written."""
+    current: str | None = None
+    for number, line in enumerate(lines, 1):
+        match = _TABLE_RE.match(line)
+        if match:
+            current = match.group(1)
+            continue
+        if current == table and (f'"{value}"' in line or f"'{value}'" in line):
+            return number
+    return _table_line(lines, table) or 0

@@ -1,0 +1,379 @@
+"""Chapter -> ConvertedChapter (an HTML fragment, its headings and references).
+
+One Python-Markdown instance per chapter, with the standard extensions for
+tables, definition lists, footnotes, call-out boxes (admonitions), heading
+ids and typographic quotes, plus this project's own extension, which works
+on the element tree (never on HTML text):
+
+- heading ids get the chapter slug as a prefix, so anchors are unique
+  across the whole book;
+- links to headings ("#id", "other.md#id", "other.md") become book-wide
+  anchors and are recorded, so the build can check that each exists;
+- footnotes move from the end of the chapter to the place that cites them,
+  where CSS `float: footnote` sets them at the foot of that page;
+- images are checked to exist inside the project;
+- a paragraph `[write-lines: N]` becomes N ruled lines to write on.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import re
+import xml.etree.ElementTree as etree
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import markdown
+from markdown.blockprocessors import BlockProcessor
+from markdown.extensions import Extension
+from markdown.extensions.footnotes import NBSP_PLACEHOLDER
+from markdown.treeprocessors import Treeprocessor
+
+from pipeline.model import BookletError, Chapter, ConvertedChapter, Heading, Problem, Reference
+from pipeline.sources import slug_of
+
+CALLOUT_TITLES = {
+    "talk": "Talk to your care team",
+    "key": "Key point",
+    "tip": "Tip",
+    "warning": "Important",
+    "note": "Note",
+}
+WRITE_LINES_RE = re.compile(r"^\[write-lines:\s*(\d{1,3})\]\s*$")
+MAX_WRITE_LINES = 60
+HEADING_RE = re.compile(r"^(#{1,6})\s+\S")
+FENCE_RE = re.compile(r"^\s*(```|~~~)")
+
+
+@dataclass
+class _Findings:
+    """What the tree processor learns about one chapter while converting it."""
+
+    references: list[tuple[str, str]] = field(default_factory=list)  # (target, href)
+    images: list[tuple[Path, str]] = field(default_factory=list)  # (path, src)
+    problems: list[tuple[str, str, str | None]] = field(default_factory=list)  # needle, msg, hint
+
+
+class _WriteLinesProcessor(BlockProcessor):
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return bool(WRITE_LINES_RE.match(block.strip()))
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> None:
+        match = WRITE_LINES_RE.match(blocks.pop(0).strip())
+        assert match
+        count = min(int(match.group(1)), MAX_WRITE_LINES)
+        box = etree.SubElement(parent, "div", {"class": "write-lines"})
+        for _ in range(count):
+            etree.SubElement(box, "div", {"class": "write-line"})
+
+
+class _BookTreeprocessor(Treeprocessor):
+    def __init__(
+        self,
+        md: markdown.Markdown,
+        chapter: Chapter,
+        root: Path,
+        findings: _Findings,
+    ) -> None:
+        super().__init__(md)
+        self.chapter = chapter
+        self.root = root
+        self.findings = findings
+
+    def run(self, tree: etree.Element) -> None:
+        slug = self.chapter.slug
+        for element in tree.iter():
+            if element.tag in {"h1", "h2", "h3", "h4", "h5", "h6"} and element.get("id"):
+                element.set("id", f"{slug}--{element.get('id')}")
+        self._inline_footnotes(tree)
+        for element in tree.iter():
+            if element.tag == "a" and element.get("href"):
+                self._rewrite_link(element)
+            elif element.tag == "img":
+                self._check_image(element)
+            elif element.tag == "div" and "admonition" in element.get("class", "").split():
+                self._callout_title(element)
+
+    def _rewrite_link(self, element: etree.Element) -> None:
+        href = element.get("href", "")
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc:
+            if parts.scheme in {"http", "https", "mailto", "tel"}:
+                return
+            self.findings.problems.append(
+                (href, f"link '{href}' uses an unsupported scheme", "use https:// or mailto:")
+            )
+            return
+        if not parts.path and not parts.fragment:
+            return
+        if parts.path:
+            if not parts.path.endswith(".md"):
+                self.findings.problems.append(
+                    (
+                        href,
+                        f"link '{href}' points at a file",
+                        "link to a chapter as 'name.md' or 'name.md#heading', or to a web page",
+                    )
+                )
+                return
+            target_slug = slug_of(Path(unquote(parts.path)))
+        else:
+            target_slug = self.chapter.slug
+        target = f"{target_slug}--{parts.fragment}" if parts.fragment else target_slug
+        element.set("href", f"#{target}")
+        self.findings.references.append((target, href))
+
+    def _check_image(self, element: etree.Element) -> None:
+        src = element.get("src", "")
+        parts = urlsplit(src)
+        if parts.scheme or parts.netloc:
+            self.findings.problems.append(
+                (
+                    src,
+                    f"image '{src}' is not a file in the project",
+                    "download it into images/ and link to it there",
+                )
+            )
+            return
+        path = (self.chapter.path.parent / unquote(parts.path)).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            self.findings.problems.append(
+                (src, f"image '{src}' is outside the project", "put it under images/")
+            )
+            return
+        if not path.is_file():
+            self.findings.problems.append(
+                (src, f"missing image '{src}'", "check the name, or put the file under images/")
+            )
+            return
+        element.set("src", path.as_uri())
+        self.findings.images.append((path, src))
+
+    def _callout_title(self, element: etree.Element) -> None:
+        kinds = [c for c in element.get("class", "").split() if c != "admonition"]
+        title = next((c for c in element if c.get("class") == "admonition-title"), None)
+        if title is None or not kinds:
+            return
+        kind = kinds[0]
+        if kind in CALLOUT_TITLES and (title.text or "") == kind.capitalize():
+            title.text = CALLOUT_TITLES[kind]
+
+    def _inline_footnotes(self, tree: etree.Element) -> None:
+        """Put each footnote's text where it is cited, as a span CSS floats to the page foot."""
+        container = next(
+            (e for e in tree if e.tag == "div" and e.get("class") == "footnote"), None
+        )
+        if container is None:
+            return
+        tree.remove(container)
+        notes: dict[str, etree.Element] = {}
+        for item in container.iter("li"):
+            note = etree.Element("span", {"class": "footnote"})
+            for block in list(item):
+                for backref in [a for a in block.iter("a") if a.get("class") == "footnote-backref"]:
+                    _remove(block, backref)
+                span = etree.SubElement(note, "span", {"class": "footnote-para"})
+                span.text = block.text
+                span.tail = " "
+                for child in list(block):
+                    span.append(child)
+            # WeasyPrint breaks footnote lines at source newlines: make them spaces.
+            for element in note.iter():
+                element.text = element.text and element.text.replace("\n", " ")
+                element.tail = element.tail and element.tail.replace("\n", " ")
+            notes[item.get("id", "")] = note
+        for parent in list(tree.iter()):
+            for child in list(parent):
+                if child.tag != "sup" or not child.get("id", "").startswith("fnref"):
+                    continue
+                link = child.find("a")
+                note_id = (link.get("href", "") if link is not None else "").lstrip("#")
+                if note_id not in notes:
+                    continue
+                replacement = _copy(notes[note_id])
+                replacement.tail = child.tail
+                index = list(parent).index(child)
+                parent.remove(child)
+                parent.insert(index, replacement)
+
+
+def _remove(parent: etree.Element, target: etree.Element) -> None:
+    for element in parent.iter():
+        if target in list(element):
+            # Keep the text after the removed element, minus the no-break space before it.
+            index = list(element).index(target)
+            if index > 0:
+                previous = element[index - 1]
+                previous.tail = _strip_nbsp(previous.tail) + (target.tail or "")
+            else:
+                element.text = _strip_nbsp(element.text) + (target.tail or "")
+            element.remove(target)
+            return
+
+
+def _strip_nbsp(text: str | None) -> str:
+    """Drop the no-break space the footnotes extension puts before a back-link."""
+    return (text or "").removesuffix(NBSP_PLACEHOLDER).rstrip("\xa0 ")
+
+
+def _copy(element: etree.Element) -> etree.Element:
+    return copy.deepcopy(element)
+
+
+class _BookExtension(Extension):
+    def __init__(self, chapter: Chapter, root: Path, findings: _Findings) -> None:
+        super().__init__()
+        self.chapter = chapter
+        self.root = root
+        self.findings = findings
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.parser.blockprocessors.register(_WriteLinesProcessor(md.parser), "write-lines", 95)
+        # Priority 1: after footnotes (50, 15) and toc (5) have finished with the tree.
+        md.treeprocessors.register(
+            _BookTreeprocessor(md, self.chapter, self.root, self.findings), "booklet", 1
+        )
+
+
+def make_markdown(chapter: Chapter, root: Path, findings: _Findings) -> markdown.Markdown:
+    return markdown.Markdown(
+        extensions=[
+            "tables",
+            "def_list",
+            "footnotes",
+            "attr_list",
+            "admonition",
+            "sane_lists",
+            "smarty",
+            "toc",
+            _BookExtension(chapter, root, findings),
+        ],
+        extension_configs={
+            "footnotes": {"UNIQUE_IDS": False},
+            "toc": {"toc_depth": "2-3"},
+            "smarty": {"smart_angled_quotes": False},
+        },
+        output_format="html",
+    )
+
+
+def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
+    """Convert one chapter's Markdown body to an HTML fragment."""
+    findings = _Findings()
+    md = make_markdown(chapter, root, findings)
+    fragment = md.convert(chapter.body)
+    rel = _rel(chapter.path, root)
+    body_lines = chapter.body.split("\n")
+    problems = [
+        Problem(rel, _line_of(needle, body_lines, chapter.body_line), message, hint)
+        for needle, message, hint in findings.problems
+    ]
+    heading_lines = _heading_lines(body_lines, chapter.body_line)
+    for number, level in heading_lines:
+        if level == 1:
+            problems.append(
+                Problem(
+                    rel,
+                    number,
+                    "a '#' heading in the chapter body",
+                    "the chapter title comes from front matter 'title'; use '##' for sections",
+                )
+            )
+    if problems:
+        raise BookletError(problems)
+    tokens = _flatten(getattr(md, "toc_tokens", []))
+    listed_lines = [number for number, level in heading_lines if level in (2, 3)]
+    headings = []
+    for index, token in enumerate(tokens):
+        line = listed_lines[index] if index < len(listed_lines) else chapter.body_line
+        headings.append(
+            Heading(
+                level=int(token["level"]),
+                anchor=f"{chapter.slug}--{token['id']}",
+                text=html.unescape(str(token["name"])),
+                line=line,
+            )
+        )
+    references = tuple(
+        Reference(target, href, _line_of(f"({href}", body_lines, chapter.body_line))
+        for target, href in findings.references
+    )
+    return ConvertedChapter(
+        chapter=chapter,
+        html=fragment,
+        headings=tuple(headings),
+        references=references,
+        images=tuple(path for path, _ in findings.images),
+    )
+
+
+def check_references(chapters: list[ConvertedChapter], root: Path) -> None:
+    """Every link to a heading or chapter must land on one that exists."""
+    known = {c.chapter.slug for c in chapters}
+    known |= {h.anchor for c in chapters for h in c.headings}
+    problems = []
+    for converted in chapters:
+        for ref in converted.references:
+            if ref.target in known:
+                continue
+            slug = ref.target.split("--", 1)[0]
+            if slug not in {c.chapter.slug for c in chapters}:
+                hint = "link to a chapter by its file name, e.g. 'glossary.md'"
+            else:
+                ids = [h.anchor.split("--", 1)[1] for c in chapters for h in c.headings
+                       if c.chapter.slug == slug]
+                hint = f"headings there: {', '.join('#' + i for i in ids[:6])}" if ids else None
+            problems.append(
+                Problem(
+                    _rel(converted.chapter.path, root),
+                    ref.line,
+                    f"link '{ref.href}' points at a heading that does not exist",
+                    hint,
+                )
+            )
+    if problems:
+        raise BookletError(problems)
+
+
+def _flatten(tokens: list[dict[str, object]]) -> list[dict[str, object]]:
+    flat: list[dict[str, object]] = []
+    for token in tokens:
+        flat.append(token)
+        children = token.get("children")
+        if isinstance(children, list):
+            flat.extend(_flatten(children))
+    return flat
+
+
+def _heading_lines(body_lines: list[str], first_line: int) -> list[tuple[int, int]]:
+    """(file line, level) of each ATX heading in the body, outside code fences."""
+    found = []
+    fenced = False
+    for offset, line in enumerate(body_lines):
+        if FENCE_RE.match(line):
+            fenced = not fenced
+            continue
+        match = None if fenced else HEADING_RE.match(line)
+        if match:
+            found.append((first_line + offset, len(match.group(1))))
+    return found
+
+
+def _line_of(needle: str, body_lines: list[str], first_line: int) -> int:
+    for offset, line in enumerate(body_lines):
+        if needle and needle in line:
+            return first_line + offset
+    bare = needle.lstrip("(")
+    for offset, line in enumerate(body_lines):
+        if bare and bare in line:
+            return first_line + offset
+    return first_line
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

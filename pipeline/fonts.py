@@ -1,0 +1,90 @@
+"""The fonts the project ships -> font files trimmed to the book's characters.
+
+Every part of the book is typeset separately and embeds its fonts whole
+(WeasyPrint's `full_fonts`), so that the merge can keep one copy of each
+font instead of one per chapter. To keep that one copy small, the shipped
+fonts are first trimmed (fontTools' subsetter) to the characters the book
+uses. The trimmed files are cached by their character set and are inside
+the project, so typesetting never reads a font from the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from fontTools import subset
+from fontTools.ttLib import TTFont
+
+FAMILY = "Atkinson Hyperlegible"
+
+
+@dataclass(frozen=True)
+class FontFace:
+    family: str
+    weight: int
+    style: str  # "normal" or "italic"
+    path: Path
+
+
+SHIPPED = (
+    ("AtkinsonHyperlegible-Regular.ttf", 400, "normal"),
+    ("AtkinsonHyperlegible-Bold.ttf", 700, "normal"),
+    ("AtkinsonHyperlegible-Italic.ttf", 400, "italic"),
+    ("AtkinsonHyperlegible-BoldItalic.ttf", 700, "italic"),
+)
+
+# Characters the templates and the typesetter may add on their own: digits and
+# roman numerals for folios, typographic quotes and dashes, the dot leader,
+# list bullets, hyphens for hyphenation, and no-break spaces.
+ALWAYS = (
+    string.printable.strip()
+    + " \u00a0\u00ad\u2010\u2011\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u2022\u00b7"
+    + "\u00a9\u00ae\u2122\u00b0\u00d7\u2212"
+)
+VERSION = "1"  # bump when the trimming options change
+
+
+def shipped_faces(fonts_dir: Path) -> tuple[FontFace, ...]:
+    return tuple(
+        FontFace(FAMILY, weight, style, fonts_dir / name) for name, weight, style in SHIPPED
+    )
+
+
+def trimmed_faces(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[FontFace, ...]:
+    """Trim each shipped face to the characters in `text` (plus ALWAYS), cached."""
+    characters = "".join(sorted(set(text) | set(ALWAYS)))
+    faces = shipped_faces(fonts_dir)
+    digest = hashlib.sha256()
+    digest.update(VERSION.encode())
+    digest.update(characters.encode("utf-8", "surrogatepass"))
+    for face in faces:
+        digest.update(face.path.read_bytes())
+    folder = cache_dir / "fonts" / digest.hexdigest()[:16]
+    trimmed = []
+    for face in faces:
+        target = folder / face.path.name
+        if not target.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            _trim(face.path, characters, target)
+        trimmed.append(FontFace(face.family, face.weight, face.style, target))
+    return tuple(trimmed)
+
+
+def _trim(source: Path, characters: str, target: Path) -> None:
+    options = subset.Options()
+    options.hinting = False  # WeasyPrint drops hinting too when it subsets
+    options.layout_features = ["*"]  # keep kerning and ligatures: same line breaks
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    options.drop_tables += ["DSIG"]
+    font = TTFont(source)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=[ord(c) for c in characters])
+    subsetter.subset(font)
+    temporary = target.with_suffix(f".{os.getpid()}.tmp")
+    font.save(temporary)
+    temporary.replace(target)

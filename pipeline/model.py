@@ -1,0 +1,261 @@
+"""The plain data passed between the stages of the pipeline.
+
+Everything here is a frozen dataclass (or a tuple of them): a stage takes
+some of these in and hands new ones out, and never reaches into another
+stage's internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+PT_PER_MM = 72 / 25.4
+PT_PER_PX = 0.75  # CSS px (1/96 in) to PDF points (1/72 in)
+
+
+# --- errors ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake the author (or a volunteer, or a clinic) can fix."""
+
+    path: str
+    line: int | None
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        text = f"{where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class BookletError(Exception):
+    """Input the user can fix. Carries one or more problems, each with file and line."""
+
+    def __init__(self, problems: Problem | list[Problem] | tuple[Problem, ...]) -> None:
+        if isinstance(problems, Problem):
+            problems = (problems,)
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def at(
+        cls, path: Path | str, line: int | None, message: str, hint: str | None = None
+    ) -> BookletError:
+        return cls(Problem(str(path), line, message, hint))
+
+
+# --- configuration -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageSize:
+    name: str
+    width_mm: float
+    height_mm: float
+
+    @property
+    def width_pt(self) -> float:
+        return self.width_mm * PT_PER_MM
+
+    @property
+    def height_pt(self) -> float:
+        return self.height_mm * PT_PER_MM
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything about the page that changes from one edition to another."""
+
+    page: PageSize
+    margin_top_mm: float = 20.0
+    margin_bottom_mm: float = 22.0
+    margin_inside_mm: float = 25.0
+    margin_outside_mm: float = 17.0
+    base_size_pt: float = 12.0
+    line_height: float = 1.45
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source as the author gives it: a description and, where known, a link."""
+
+    text: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    path: Path
+    title: str
+    subtitle: str
+    author: str
+    edition: str
+    language: str
+    last_reviewed: date
+    subject: str
+    keywords: tuple[str, ...]
+    copies_text: str
+    copies_url: str
+    chapter_files: tuple[str, ...]
+    layout: Layout
+    # Lines of booklet.toml where each chapter file is named, for error messages.
+    chapter_lines: tuple[int, ...] = ()
+
+    @property
+    def chapters_dir(self) -> Path:
+        return self.root / "chapters"
+
+    @property
+    def styles_dir(self) -> Path:
+        return self.root / "styles"
+
+
+# --- sources and conversion -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One Markdown chapter with its front matter read."""
+
+    slug: str
+    path: Path
+    title: str
+    last_reviewed: date
+    body: str
+    body_line: int  # line number of the body's first line in the file
+    summary: str | None = None
+    sources: tuple[Source, ...] = ()
+    collect_sources: bool = False  # this chapter lists every chapter's sources
+    handout: bool = False
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    anchor: str  # book-wide unique id, "<slug>--<local id>"
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A link in a chapter to a heading (in this chapter or another)."""
+
+    target: str  # book-wide anchor id
+    href: str  # as the author wrote it
+    line: int
+
+
+@dataclass(frozen=True)
+class ConvertedChapter:
+    chapter: Chapter
+    html: str
+    headings: tuple[Heading, ...]
+    references: tuple[Reference, ...]
+    images: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """A full HTML document, ready to typeset as one PDF part."""
+
+    name: str
+    html: str
+    source: Path  # the file to blame when typesetting it fails
+    base_url: str = ""
+
+
+# --- typesetting ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Anchor:
+    name: str
+    page: int  # 0-based page index inside the part (or the book, once mapped)
+    x_pt: float
+    y_pt: float  # from the bottom of the page, as PDF counts
+
+
+@dataclass(frozen=True)
+class PendingLink:
+    """An internal link whose target lives in another part; added after the merge."""
+
+    page: int
+    rect_pt: tuple[float, float, float, float]  # x0, y0, x1, y1, PDF coordinates
+    target: str
+
+
+@dataclass(frozen=True)
+class RenderedPart:
+    name: str
+    pdf: bytes
+    page_count: int
+    anchors: tuple[Anchor, ...]
+    pending_links: tuple[PendingLink, ...]
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+# --- the page map ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """One physical page of the book, and what the furniture prints on it."""
+
+    index: int  # 0-based physical page
+    label: str  # the page label, which equals the printed folio where one is printed
+    folio: str | None  # printed folio, None where nothing is printed
+    running_head: str | None
+    side: str  # "left" or "right"
+    part: str | None  # None for an inserted blank page
+    part_page: int | None  # page index inside its part
+
+
+@dataclass(frozen=True)
+class Placement:
+    part: str
+    first_page: int  # 0-based physical index
+    page_count: int
+
+
+@dataclass(frozen=True)
+class PageMap:
+    pages: tuple[PageInfo, ...]
+    placements: tuple[Placement, ...]
+    anchors: dict[str, Anchor] = field(default_factory=dict)  # book-wide, physical pages
+
+    def anchor(self, name: str) -> Anchor:
+        return self.anchors[name]
+
+    def label_of(self, name: str) -> str:
+        return self.pages[self.anchors[name].page].label
+
+    def placement(self, part: str) -> Placement:
+        for placement in self.placements:
+            if placement.part == part:
+                return placement
+        raise KeyError(part)
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    level: int
+    title: str
+    anchor: str
+    label: str  # "" until the body's page map is known
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    output: Path
+    pages: int
+    chapters: int
+    bytes: int
+    seconds: dict[str, float]

@@ -1,0 +1,150 @@
+"""Converted chapters, config and page map -> full HTML documents (Part).
+
+Jinja2 with autoescape and StrictUndefined, templates under styles/templates.
+Each part of the book (front matter, each chapter, the back cover, and the
+page furniture that is laid over every page) is one HTML document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from pipeline.fonts import FontFace
+from pipeline.model import (
+    BookletError,
+    Config,
+    ConvertedChapter,
+    Layout,
+    PageMap,
+    Part,
+    Source,
+    TocEntry,
+)
+
+FRONT = "front"
+BACK = "back"
+FURNITURE = "furniture"
+
+
+@dataclass(frozen=True)
+class CollectedSources:
+    anchor: str
+    title: str
+    sources: tuple[Source, ...]
+
+
+def css_string(text: str) -> Markup:
+    """Quote text as a CSS string that is safe inside an HTML <style> element.
+
+    Quotes, backslashes and line breaks are escaped, and so are < and > so
+    that no text can close the <style> element.
+    """
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\a ")
+        .replace("\r", "")
+        .replace("<", "\\3c ")
+        .replace(">", "\\3e ")
+    )
+    return Markup(f'"{escaped}"')
+
+
+def long_date(value: date, language: str) -> str:
+    month = value.strftime("%B")  # the C locale: English month names
+    if language.endswith("-US"):
+        return f"{month} {value.day}, {value.year}"
+    return f"{value.day} {month} {value.year}"
+
+
+def make_environment(config: Config) -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(config.styles_dir / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["css_string"] = css_string
+    return environment
+
+
+class Templates:
+    """Renders the parts of one book; holds the Jinja2 environment and shared context."""
+
+    def __init__(self, config: Config, fonts: tuple[FontFace, ...], layout: Layout | None = None):
+        self.config = config
+        self.layout = layout or config.layout
+        self.environment = make_environment(config)
+        self.common = {
+            "book": config,
+            "layout": self.layout,
+            "fonts": fonts,
+            "stylesheet": (config.styles_dir / "book.css").as_uri(),
+            "reviewed": long_date(config.last_reviewed, config.language),
+        }
+
+    def _render(self, template: str, source: Path, **context: object) -> str:
+        try:
+            return self.environment.get_template(template).render(**self.common, **context)
+        except jinja2.TemplateSyntaxError as err:
+            raise BookletError.at(
+                f"styles/templates/{err.name or template}", err.lineno, f"template error: {err}"
+            ) from None
+        except jinja2.UndefinedError as err:
+            raise BookletError.at(
+                f"styles/templates/{template}", None, f"template uses an unknown name: {err}"
+            ) from None
+        except jinja2.TemplateNotFound as err:
+            raise BookletError.at(
+                f"styles/templates/{err.name}", None, "template not found"
+            ) from None
+
+    def chapter(
+        self,
+        converted: ConvertedChapter,
+        everything: list[ConvertedChapter],
+    ) -> Part:
+        chapter = converted.chapter
+        sources_chapter = next((c.chapter for c in everything if c.chapter.collect_sources), None)
+        html = self._render(
+            "chapter.html",
+            chapter.path,
+            chapter=chapter,
+            body=converted.html,
+            collected=collected_sources(converted, everything),
+            sources_anchor=sources_chapter.slug if sources_chapter else chapter.slug,
+            sources_title=sources_chapter.title if sources_chapter else "Sources",
+        )
+        return Part(chapter.slug, html, chapter.path, self.config.root.as_uri() + "/")
+
+    def front(self, toc: list[TocEntry]) -> Part:
+        html = self._render("front.html", self.config.path, toc=toc)
+        return Part(FRONT, html, self.config.path, self.config.root.as_uri() + "/")
+
+    def back(self) -> Part:
+        html = self._render("back.html", self.config.path)
+        return Part(BACK, html, self.config.path, self.config.root.as_uri() + "/")
+
+    def furniture(self, page_map: PageMap) -> Part:
+        html = self._render("furniture.html", self.config.path, pages=page_map.pages)
+        return Part(FURNITURE, html, self.config.path, self.config.root.as_uri() + "/")
+
+
+def collected_sources(
+    converted: ConvertedChapter, everything: list[ConvertedChapter]
+) -> list[CollectedSources]:
+    """The per-chapter source lists a sources chapter prints, each under its own heading."""
+    if not converted.chapter.collect_sources:
+        return []
+    slug = converted.chapter.slug
+    return [
+        CollectedSources(f"{slug}--from-{c.chapter.slug}", c.chapter.title, c.chapter.sources)
+        for c in everything
+        if c.chapter.sources and not c.chapter.collect_sources
+    ]

@@ -1,0 +1,162 @@
+"""Part (an HTML document) -> RenderedPart (a PDF part and where its anchors are).
+
+The only module that imports WeasyPrint. Every fetch goes through
+ProjectFetcher, which serves files inside the project and refuses the rest,
+so a document can never read the machine's files or the network.
+
+Links to anchors in other parts cannot be resolved inside one part: they are
+taken out of the part and handed on as PendingLinks, for the assembler to
+add once all parts are merged into one PDF.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from weasyprint import HTML
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from pipeline.model import (
+    PT_PER_PX,
+    Anchor,
+    BookletError,
+    Part,
+    PendingLink,
+    RenderedPart,
+)
+
+# Options for every write: fonts are embedded whole (they are already trimmed to
+# the book's characters, see fonts.py) so that identical font files in different
+# parts can be merged into one.
+PDF_OPTIONS = {"full_fonts": True, "hinting": False, "uncompressed_pdf": False}
+
+
+class RefusedFetch(FatalURLFetchingError):
+    """A document asked for something outside the project."""
+
+
+class ProjectFetcher(URLFetcher):
+    """Serves files inside the project folder; refuses every other URL."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(allowed_protocols={"file"}, fail_on_errors=True)
+        self.root = root.resolve()
+
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+        parts = urlsplit(url)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise RefusedFetch(f"'{url}' is not a file in the project")
+        path = Path(url2pathname(parts.path)).resolve()
+        if not path.is_relative_to(self.root):
+            raise RefusedFetch(f"'{url}' is outside the project")
+        if not path.is_file():
+            raise RefusedFetch(f"'{path.relative_to(self.root)}' does not exist")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": content_type})
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _weasyprint_warnings() -> Iterator[list[str]]:
+    logger = logging.getLogger("weasyprint")
+    handler = _Collect()
+    logger.addHandler(handler)
+    propagate = logger.propagate
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def typeset(part: Part, root: Path) -> RenderedPart:
+    """Typeset one part to PDF bytes, with its anchors and its links to other parts."""
+    started = time.perf_counter()
+    with _weasyprint_warnings() as warnings:
+        try:
+            html = HTML(string=part.html, base_url=part.base_url, url_fetcher=ProjectFetcher(root))
+            document = html.render()
+        except RefusedFetch as err:
+            raise BookletError.at(_rel(part.source, root), None, f"refused to load {err}") from None
+        names = {name for page in document.pages for name in page.anchors}
+        anchors: list[Anchor] = []
+        pending: list[PendingLink] = []
+        for index, page in enumerate(document.pages):
+            height_px = page.height
+            for name, (x, y, *_) in page.anchors.items():
+                anchors.append(Anchor(name, index, x * PT_PER_PX, (height_px - y) * PT_PER_PX))
+            kept = []
+            for link in page.links:
+                kind, target, (x, y, width, height), _ = link
+                if kind == "internal" and target not in names:
+                    rect = (
+                        x * PT_PER_PX,
+                        (height_px - y - height) * PT_PER_PX,
+                        (x + width) * PT_PER_PX,
+                        (height_px - y) * PT_PER_PX,
+                    )
+                    pending.append(PendingLink(index, rect, target))
+                else:
+                    kept.append(link)
+            page.links[:] = kept
+        pdf = document.write_pdf(**PDF_OPTIONS)
+    assert isinstance(pdf, bytes)
+    return RenderedPart(
+        name=part.name,
+        pdf=pdf,
+        page_count=len(document.pages),
+        anchors=tuple(anchors),
+        pending_links=tuple(pending),
+        warnings=tuple(warnings),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _typeset_job(args: tuple[Part, Path]) -> RenderedPart:
+    return typeset(*args)
+
+
+def typeset_all(parts: Sequence[Part], root: Path, jobs: int | None = None) -> list[RenderedPart]:
+    """Typeset parts, in parallel worker processes when there is more than one."""
+    jobs = jobs or default_jobs()
+    if jobs <= 1 or len(parts) <= 1:
+        return [typeset(part, root) for part in parts]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context) as pool:
+        # Longest parts first, so that no worker is left with a big one at the end.
+        order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
+        futures = {i: pool.submit(_typeset_job, (parts[i], root)) for i in order}
+        return [futures[i].result() for i in range(len(parts))]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pikepdf
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.annotations import Link
 from pypdf.generic import Fit
@@ -147,6 +149,7 @@ def _finish(pdf_bytes: bytes, metadata: Metadata) -> bytes:
             CreationDate=stamp,
             ModDate=stamp,
         ))
+        trim_embedded_fonts(pdf)
         pdf.Root.Lang = metadata.language
         pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
         with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
@@ -169,6 +172,73 @@ def _finish(pdf_bytes: bytes, metadata: Metadata) -> bytes:
             compress_streams=True,
         )
     return out.getvalue()
+
+
+def trim_embedded_fonts(pdf: pikepdf.Pdf) -> None:
+    """Cut each embedded font down to the glyphs the merged book really shows.
+
+    Every part embeds the same whole (book-trimmed) font file, so after
+    deduplication each face is stored once; this then removes the glyphs no
+    page uses, as a one-pass typesetter's subsetting would. Glyph ids are
+    kept (fontTools' retain_gids), so content streams stay valid as they are.
+    """
+    used: dict[tuple[int, int], set[int]] = {}
+    files: dict[tuple[int, int], pikepdf.Stream] = {}
+    seen_forms: set[tuple[int, int]] = set()
+
+    def font_file(font: pikepdf.Object) -> pikepdf.Stream | None:
+        if font.get("/Subtype") != "/Type0":
+            return None
+        descendant = font.DescendantFonts[0]
+        descriptor = descendant.get("/FontDescriptor")
+        stream = descriptor.get("/FontFile2") if descriptor is not None else None
+        return stream if isinstance(stream, pikepdf.Stream) else None
+
+    def visit(owner: pikepdf.Object, resources: pikepdf.Object) -> None:
+        fonts = resources.get("/Font", pikepdf.Dictionary()) if resources is not None else {}
+        streams = {str(name): font_file(font) for name, font in fonts.items()}
+        current: pikepdf.Stream | None = None
+        for operands, operator in pikepdf.parse_content_stream(owner):
+            op = str(operator)
+            if op == "Tf":
+                current = streams.get(str(operands[0]))
+            elif current is not None and op in ("Tj", "TJ", "'", '"'):
+                key = current.objgen
+                files[key] = current
+                glyphs = used.setdefault(key, {0})
+                items = operands[-1] if op != "TJ" else operands[0]
+                for item in items if op == "TJ" else [items]:
+                    if isinstance(item, pikepdf.String):
+                        raw = bytes(item)
+                        glyphs.update(
+                            int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)
+                        )
+        xobjects = resources.get("/XObject", {}) if resources is not None else {}
+        for xobject in xobjects.values():
+            if xobject.get("/Subtype") == "/Form" and xobject.objgen not in seen_forms:
+                seen_forms.add(xobject.objgen)
+                visit(xobject, xobject.get("/Resources", resources))
+
+    for page in pdf.pages:
+        visit(page.obj, page.obj.get("/Resources"))
+
+    for key, stream in files.items():
+        font = TTFont(io.BytesIO(stream.read_bytes()))
+        options = subset.Options()
+        options.retain_gids = True
+        options.hinting = False
+        options.notdef_outline = True
+        options.layout_features = []
+        options.drop_tables += ["GSUB", "GPOS", "GDEF", "DSIG"]
+        options.name_IDs = ["*"]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(gids=sorted(used[key]))
+        subsetter.subset(font)
+        out = io.BytesIO()
+        font.save(out)
+        data = out.getvalue()
+        stream.write(data)
+        stream.Length1 = len(data)
 
 
 def _pdf_date(moment: datetime) -> str:

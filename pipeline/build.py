@@ -27,7 +27,7 @@ from pathlib import Path
 from pipeline.assemble import Metadata, assemble
 from pipeline.config import load_config
 from pipeline.convert import check_references, convert
-from pipeline.fonts import trimmed_faces
+from pipeline.fonts import shipped_faces, trimmed_faces
 from pipeline.model import BuildReport, Config, ConvertedChapter, PageMap, TocEntry
 from pipeline.pagemap import PartSpec, plan_book
 from pipeline.sources import load_chapters
@@ -125,16 +125,35 @@ def build(
     )
 
 
-def contents(converted: list[ConvertedChapter], page_map: PageMap) -> list[TocEntry]:
+def build_single_pass(root: Path) -> tuple[bytes, int]:
+    """The same book typeset as one HTML document in one WeasyPrint pass: the peer.
+
+    Returns the PDF and its page count. Used by tests and the benchmark to hold
+    the per-part build to its size and speed targets.
+    """
+    root = root.resolve()
+    config = load_config(root)
+    converted = [convert(chapter, root) for chapter in load_chapters(config)]
+    templates = Templates(config, shipped_faces(config.styles_dir / "fonts"))
+    toc = contents(converted, None)
+    part = typeset(templates.single_pass(converted, toc), root, whole_fonts=False)
+    return part.pdf, part.page_count
+
+
+def contents(converted: list[ConvertedChapter], page_map: PageMap | None) -> list[TocEntry]:
     """Chapters and their second-level sections, with the labels of their pages."""
+
+    def label(anchor: str) -> str:
+        return page_map.label_of(anchor) if page_map else ""
+
     entries = []
     for item in converted:
         slug = item.chapter.slug
-        entries.append(TocEntry(1, item.chapter.title, slug, page_map.label_of(slug)))
+        entries.append(TocEntry(1, item.chapter.title, slug, label(slug)))
         sections = [(h.anchor, h.text) for h in item.headings if h.level == 2]
         sections += [(c.anchor, c.title) for c in collected_sources(item, converted)]
         for anchor, title in sections:
-            entries.append(TocEntry(2, title, anchor, page_map.label_of(anchor)))
+            entries.append(TocEntry(2, title, anchor, label(anchor)))
     return entries
 
 

@@ -105,23 +105,36 @@ class Templates:
                 f"styles/templates/{err.name}", None, "template not found"
             ) from None
 
-    def chapter(
-        self,
-        converted: ConvertedChapter,
-        everything: list[ConvertedChapter],
-    ) -> Part:
+    def chapter(self, converted: ConvertedChapter, everything: list[ConvertedChapter]) -> Part:
         chapter = converted.chapter
-        sources_chapter = next((c.chapter for c in everything if c.chapter.collect_sources), None)
         html = self._render(
             "chapter.html",
             chapter.path,
             chapter=chapter,
             body=converted.html,
             collected=collected_sources(converted, everything),
-            sources_anchor=sources_chapter.slug if sources_chapter else chapter.slug,
-            sources_title=sources_chapter.title if sources_chapter else "Sources",
+            **_sources_link(converted, everything),
         )
         return Part(chapter.slug, html, chapter.path, self.config.root.as_uri() + "/")
+
+    def single_pass(self, everything: list[ConvertedChapter], toc: list[TocEntry]) -> Part:
+        """The whole book as one document (the peer the parts are measured against)."""
+        chapters = [
+            {
+                "chapter": c.chapter,
+                "body": c.html,
+                "collected": collected_sources(c, everything),
+            }
+            for c in everything
+        ]
+        html = self._render(
+            "single.html",
+            self.config.path,
+            chapters=chapters,
+            toc=toc,
+            **_sources_link(everything[0], everything),
+        )
+        return Part("single-pass", html, self.config.path, self.config.root.as_uri() + "/")
 
     def front(self, toc: list[TocEntry]) -> Part:
         html = self._render("front.html", self.config.path, toc=toc)
@@ -134,6 +147,16 @@ class Templates:
     def furniture(self, page_map: PageMap) -> Part:
         html = self._render("furniture.html", self.config.path, pages=page_map.pages)
         return Part(FURNITURE, html, self.config.path, self.config.root.as_uri() + "/")
+
+
+def _sources_link(
+    converted: ConvertedChapter, everything: list[ConvertedChapter]
+) -> dict[str, str]:
+    """Where a chapter's "sources are listed in ..." line points."""
+    target = next((c.chapter for c in everything if c.chapter.collect_sources), None)
+    if target is None:
+        return {"sources_anchor": converted.chapter.slug, "sources_title": "Sources"}
+    return {"sources_anchor": target.slug, "sources_title": target.title}
 
 
 def collected_sources(

@@ -88,8 +88,12 @@ def _weasyprint_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
-def typeset(part: Part, root: Path) -> RenderedPart:
-    """Typeset one part to PDF bytes, with its anchors and its links to other parts."""
+def typeset(part: Part, root: Path, whole_fonts: bool = True) -> RenderedPart:
+    """Typeset one part to PDF bytes, with its anchors and its links to other parts.
+
+    `whole_fonts=False` lets WeasyPrint subset the fonts itself, as a book typeset
+    in one pass would.
+    """
     started = time.perf_counter()
     with _weasyprint_warnings() as warnings:
         try:
@@ -118,7 +122,7 @@ def typeset(part: Part, root: Path) -> RenderedPart:
                 else:
                     kept.append(link)
             page.links[:] = kept
-        pdf = document.write_pdf(**PDF_OPTIONS)
+        pdf = document.write_pdf(**{**PDF_OPTIONS, "full_fonts": whole_fonts})
     assert isinstance(pdf, bytes)
     return RenderedPart(
         name=part.name,

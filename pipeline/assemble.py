@@ -223,13 +223,13 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf) -> None:
         visit(page.obj, page.obj.get("/Resources"))
 
     for key, stream in files.items():
-        font = TTFont(io.BytesIO(stream.read_bytes()))
+        font = TTFont(io.BytesIO(stream.read_bytes()), recalcTimestamp=False)
         options = subset.Options()
         options.retain_gids = True
         options.hinting = False
         options.notdef_outline = True
         options.layout_features = []
-        options.drop_tables += ["GSUB", "GPOS", "GDEF", "DSIG"]
+        options.drop_tables += ["GSUB", "GPOS", "GDEF", "DSIG", "FFTM"]
         options.name_IDs = ["*"]
         subsetter = subset.Subsetter(options)
         subsetter.populate(gids=sorted(used[key]))

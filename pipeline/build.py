@@ -113,9 +113,11 @@ def build(
         )
         write_atomically(output, pdf)
 
+    sources = {c.chapter.slug: c.chapter.path for c in converted}
     for part in [front, *rendered, furniture]:
+        where = sources.get(part.name, config.path)
         for warning in part.warnings:
-            log.warning("%s: %s", part.name, warning)
+            log.warning("%s: warning: %s", where.relative_to(root), warning)
     return BuildReport(
         output=output,
         pages=len(page_map.pages),

@@ -31,7 +31,15 @@ from markdown.extensions import Extension
 from markdown.extensions.footnotes import NBSP_PLACEHOLDER
 from markdown.treeprocessors import Treeprocessor
 
-from pipeline.model import BookletError, Chapter, ConvertedChapter, Heading, Problem, Reference
+from pipeline.model import (
+    BookletError,
+    Chapter,
+    ConvertedChapter,
+    Heading,
+    Problem,
+    Reference,
+    project_url,
+)
 from pipeline.sources import slug_of
 
 CALLOUT_TITLES = {
@@ -101,6 +109,10 @@ class _BookTreeprocessor(Treeprocessor):
         parts = urlsplit(href)
         if parts.scheme or parts.netloc:
             if parts.scheme in {"http", "https", "mailto", "tel"}:
+                text = "".join(element.itertext()).strip()
+                if parts.scheme in {"http", "https"} and text not in (href, parts.netloc):
+                    # On paper a link is only useful if its address is printed too.
+                    element.set("class", "show-url")
                 return
             self.findings.problems.append(
                 (href, f"link '{href}' uses an unsupported scheme", "use https:// or mailto:")
@@ -148,7 +160,7 @@ class _BookTreeprocessor(Treeprocessor):
                 (src, f"missing image '{src}'", "check the name, or put the file under images/")
             )
             return
-        element.set("src", path.as_uri())
+        element.set("src", project_url(path, self.root))
         self.findings.images.append((path, src))
 
     def _callout_title(self, element: etree.Element) -> None:

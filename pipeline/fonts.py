@@ -80,8 +80,8 @@ def _trim(source: Path, characters: str, target: Path) -> None:
     options.layout_features = ["*"]  # keep kerning and ligatures: same line breaks
     options.name_IDs = ["*"]
     options.notdef_outline = True
-    options.drop_tables += ["DSIG"]
-    font = TTFont(source)
+    options.drop_tables += ["DSIG", "FFTM"]
+    font = TTFont(source, recalcTimestamp=False)
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=[ord(c) for c in characters])
     subsetter.subset(font)

@@ -15,6 +15,18 @@ PT_PER_MM = 72 / 25.4
 PT_PER_PX = 0.75  # CSS px (1/96 in) to PDF points (1/72 in)
 
 
+# Documents name project files by this URL prefix instead of their absolute path,
+# so that the PDF does not depend on where the project is (WeasyPrint names
+# images after their URL) and so that the fetcher can tell project files apart.
+PROJECT_URL = "file:///booklet-project/"
+
+
+def project_url(path: Path, root: Path) -> str:
+    """The URL documents use for a file inside the project."""
+    relative = path.resolve().relative_to(root.resolve())
+    return PROJECT_URL + relative.as_posix()
+
+
 # --- errors ------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from pipeline.fonts import FontFace
 from pipeline.model import (
+    PROJECT_URL,
     BookletError,
     Config,
     ConvertedChapter,
@@ -24,6 +25,7 @@ from pipeline.model import (
     Part,
     Source,
     TocEntry,
+    project_url,
 )
 
 FRONT = "front"
@@ -71,6 +73,7 @@ def make_environment(config: Config) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["css_string"] = css_string
+    environment.filters["project_url"] = lambda path: project_url(path, config.root)
     return environment
 
 
@@ -85,7 +88,8 @@ class Templates:
             "book": config,
             "layout": self.layout,
             "fonts": fonts,
-            "stylesheet": (config.styles_dir / "book.css").as_uri(),
+            "stylesheet": project_url(config.styles_dir / "book.css", config.root),
+            "root": config.root,
             "reviewed": long_date(config.last_reviewed, config.language),
         }
 
@@ -115,7 +119,7 @@ class Templates:
             collected=collected_sources(converted, everything),
             **_sources_link(converted, everything),
         )
-        return Part(chapter.slug, html, chapter.path, self.config.root.as_uri() + "/")
+        return Part(chapter.slug, html, chapter.path, PROJECT_URL)
 
     def single_pass(self, everything: list[ConvertedChapter], toc: list[TocEntry]) -> Part:
         """The whole book as one document (the peer the parts are measured against)."""
@@ -134,19 +138,19 @@ class Templates:
             toc=toc,
             **_sources_link(everything[0], everything),
         )
-        return Part("single-pass", html, self.config.path, self.config.root.as_uri() + "/")
+        return Part("single-pass", html, self.config.path, PROJECT_URL)
 
     def front(self, toc: list[TocEntry]) -> Part:
         html = self._render("front.html", self.config.path, toc=toc)
-        return Part(FRONT, html, self.config.path, self.config.root.as_uri() + "/")
+        return Part(FRONT, html, self.config.path, PROJECT_URL)
 
     def back(self) -> Part:
         html = self._render("back.html", self.config.path)
-        return Part(BACK, html, self.config.path, self.config.root.as_uri() + "/")
+        return Part(BACK, html, self.config.path, PROJECT_URL)
 
     def furniture(self, page_map: PageMap) -> Part:
         html = self._render("furniture.html", self.config.path, pages=page_map.pages)
-        return Part(FURNITURE, html, self.config.path, self.config.root.as_uri() + "/")
+        return Part(FURNITURE, html, self.config.path, PROJECT_URL)
 
 
 def _sources_link(
@@ -154,8 +158,8 @@ def _sources_link(
 ) -> dict[str, str]:
     """Where a chapter's "sources are listed in ..." line points."""
     target = next((c.chapter for c in everything if c.chapter.collect_sources), None)
-    if target is None:
-        return {"sources_anchor": converted.chapter.slug, "sources_title": "Sources"}
+    if target is None:  # no sources chapter: each chapter lists its own
+        return {"sources_anchor": "", "sources_title": ""}
     return {"sources_anchor": target.slug, "sources_title": target.title}
 
 

@@ -4,9 +4,10 @@ The only module that imports WeasyPrint. Every fetch goes through
 ProjectFetcher, which serves files inside the project and refuses the rest,
 so a document can never read the machine's files or the network.
 
-Links to anchors in other parts cannot be resolved inside one part: they are
-taken out of the part and handed on as PendingLinks, for the assembler to
-add once all parts are merged into one PDF.
+Links to anchors in other parts cannot be resolved inside one part, and
+named destinations do not survive a merge: so every internal link is taken
+out of the part and handed on as a PendingLink, for the assembler to add as
+an explicit destination once all parts are merged into one PDF.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from urllib.request import url2pathname
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from pipeline.fonts import FAMILY
 from pipeline.model import (
+    PROJECT_URL,
     PT_PER_PX,
     Anchor,
     BookletError,
@@ -41,6 +44,9 @@ from pipeline.model import (
 PDF_OPTIONS = {"full_fonts": True, "hinting": False, "uncompressed_pdf": False}
 
 
+SHIPPED_FAMILIES = {FAMILY}
+
+
 class RefusedFetch(FatalURLFetchingError):
     """A document asked for something outside the project."""
 
@@ -53,10 +59,9 @@ class ProjectFetcher(URLFetcher):
         self.root = root.resolve()
 
     def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
-        parts = urlsplit(url)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        if not url.startswith(PROJECT_URL):
             raise RefusedFetch(f"'{url}' is not a file in the project")
-        path = Path(url2pathname(parts.path)).resolve()
+        path = (self.root / url2pathname(urlsplit(url).path[len("/booklet-project/") :])).resolve()
         if not path.is_relative_to(self.root):
             raise RefusedFetch(f"'{url}' is outside the project")
         if not path.is_file():
@@ -101,7 +106,6 @@ def typeset(part: Part, root: Path, whole_fonts: bool = True) -> RenderedPart:
             document = html.render()
         except RefusedFetch as err:
             raise BookletError.at(_rel(part.source, root), None, f"refused to load {err}") from None
-        names = {name for page in document.pages for name in page.anchors}
         anchors: list[Anchor] = []
         pending: list[PendingLink] = []
         for index, page in enumerate(document.pages):
@@ -111,7 +115,7 @@ def typeset(part: Part, root: Path, whole_fonts: bool = True) -> RenderedPart:
             kept = []
             for link in page.links:
                 kind, target, (x, y, width, height), _ = link
-                if kind == "internal" and target not in names:
+                if kind == "internal":
                     rect = (
                         x * PT_PER_PX,
                         (height_px - y - height) * PT_PER_PX,
@@ -123,16 +127,40 @@ def typeset(part: Part, root: Path, whole_fonts: bool = True) -> RenderedPart:
                     kept.append(link)
             page.links[:] = kept
         pdf = document.write_pdf(**{**PDF_OPTIONS, "full_fonts": whole_fonts})
+        for font in document.fonts.values():
+            if font.family not in SHIPPED_FAMILIES:
+                shown = "".join(sorted(set("".join(font.to_unicode.values())) - {" "}))
+                warnings.append(
+                    f"characters {shown!r} are not in the shipped fonts and were set in "
+                    f"'{font.family}' from this machine (page counts may differ elsewhere)"
+                )
     assert isinstance(pdf, bytes)
     return RenderedPart(
         name=part.name,
         pdf=pdf,
         page_count=len(document.pages),
         anchors=tuple(anchors),
-        pending_links=tuple(pending),
+        pending_links=tuple(_merge_rects(pending)),
         warnings=tuple(warnings),
         seconds=time.perf_counter() - started,
     )
+
+
+def _merge_rects(links: list[PendingLink]) -> list[PendingLink]:
+    """One link per target and line: WeasyPrint gives one rectangle per inline box."""
+    merged: list[PendingLink] = []
+    for link in links:
+        x0, y0, x1, y1 = link.rect_pt
+        for index, other in enumerate(merged):
+            a0, b0, a1, b1 = other.rect_pt
+            same_line = y0 < b1 and b0 < y1
+            if other.page == link.page and other.target == link.target and same_line:
+                rect = (min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1))
+                merged[index] = PendingLink(link.page, rect, link.target)
+                break
+        else:
+            merged.append(link)
+    return merged
 
 
 def _typeset_job(args: tuple[Part, Path]) -> RenderedPart:

@@ -1,0 +1,66 @@
+"""Shared fixtures: fixture books copied into a temporary project and built once."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from pipeline.build import build
+from pipeline.model import BuildReport
+
+REPO = Path(__file__).resolve().parents[1]
+BOOKS = REPO / "tests" / "books"
+EPOCH = 1_790_000_000  # a fixed SOURCE_DATE_EPOCH
+
+
+def copy_project(target: Path, book: str | None = "basic") -> Path:
+    """A project folder with the repo's styles and a fixture book's sources."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "styles", target / "styles")
+    if book == "starter":
+        shutil.copy(REPO / "booklet.toml", target / "booklet.toml")
+        shutil.copytree(REPO / "chapters", target / "chapters")
+    elif book is not None:
+        shutil.copytree(BOOKS / book, target, dirs_exist_ok=True)
+    return target
+
+
+@dataclass
+class Built:
+    root: Path
+    report: BuildReport
+    reader: PdfReader
+
+    @property
+    def pdf(self) -> Path:
+        return self.report.output
+
+
+def build_book(root: Path, **options: object) -> Built:
+    report = build(root, source_date_epoch=EPOCH, **options)  # type: ignore[arg-type]
+    return Built(root, report, PdfReader(report.output))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[[str | None], Path]:
+    def make(book: str | None = "basic") -> Path:
+        return copy_project(tmp_path / "project", book)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def basic(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    root = copy_project(tmp_path_factory.mktemp("basic"), "basic")
+    return build_book(root)
+
+
+@pytest.fixture(scope="session")
+def starter(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    root = copy_project(tmp_path_factory.mktemp("starter"), "starter")
+    return build_book(root)

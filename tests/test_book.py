@@ -1,0 +1,292 @@
+"""End to end: build fixture books and read what is printed on each page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pypdfium2
+import pytest
+from conftest import EPOCH, Built, build_book, copy_project
+from pdftext import body, folio, running_head, runs
+from pypdf import PdfReader
+from pypdf.generic import Destination
+
+from pipeline.build import build_single_pass
+
+LETTER = (612.0, 792.0)
+TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>[0-9ivxlc]+)$")
+
+
+def contents_entries(reader: PdfReader) -> list[tuple[str, str]]:
+    """(title, printed page number) of each line of the contents page(s)."""
+    entries = []
+    for page in reader.pages:
+        text = page.extract_text()
+        if not text.lstrip().startswith("Contents"):
+            continue
+        for line in text.splitlines()[1:]:
+            match = TOC_LINE.match(line.strip())
+            if match:
+                entries.append((match.group("title").strip(), match.group("page")))
+    return entries
+
+
+def pages_with_heading(reader: PdfReader, heading: str, after: int) -> list[int]:
+    """Indexes of pages (from `after` on) that print `heading` as a bold line of the body."""
+    found = []
+    for index in range(after, len(reader.pages)):
+        page = reader.pages[index]
+        height = float(page.mediabox.height)
+        for run in runs(page):
+            if run.text == heading and "Bold" in run.font and 62 < run.y < height - 57:
+                found.append(index)
+                break
+    return found
+
+
+def first_body_page(reader: PdfReader) -> int:
+    return next(i for i, label in enumerate(reader.page_labels) if label == "1")
+
+
+# --- the page itself ------------------------------------------------------------
+
+
+def test_pages_are_letter_size(basic: Built) -> None:
+    for page in basic.reader.pages:
+        assert (float(page.mediabox.width), float(page.mediabox.height)) == LETTER
+
+
+def test_front_matter_is_roman_and_body_starts_at_arabic_one(basic: Built) -> None:
+    labels = basic.reader.page_labels
+    start = first_body_page(basic.reader)
+    assert labels[:start] == ["i", "ii", "iii", "iv"][:start]
+    assert labels[start:] == [str(n) for n in range(1, len(labels) - start + 1)]
+    assert "Alpha chapter" in body(basic.reader.pages[start])
+
+
+def test_labels_equal_printed_folios(basic: Built) -> None:
+    printed = 0
+    for index, page in enumerate(basic.reader.pages):
+        shown = folio(page)
+        if shown:
+            printed += 1
+            assert shown == basic.reader.page_labels[index], f"page {index}"
+    assert printed >= len(basic.reader.pages) - 4  # cover, blanks and back cover print none
+
+
+def test_chapters_start_on_right_hand_pages(basic: Built) -> None:
+    reader = basic.reader
+    start = first_body_page(reader)
+    for title in ("Alpha chapter", "Beta chapter", "Gamma chapter"):
+        index = pages_with_heading(reader, title, start)[0]
+        assert index % 2 == 0, f"{title} starts on physical page {index + 1}"
+        assert int(reader.page_labels[index]) % 2 == 1
+        assert running_head(reader.pages[index]) == ""
+
+
+def test_inserted_blank_pages_are_blank(basic: Built) -> None:
+    reader = basic.reader
+    blanks = [i for i, page in enumerate(reader.pages) if not page.extract_text().strip()]
+    # iv (before the body) and the left page after one-page Beta chapter.
+    assert blanks == [3, 9]
+    document = pypdfium2.PdfDocument(str(basic.pdf))
+    for index in blanks:
+        image = document[index].render(scale=0.3).to_pil().convert("L")
+        assert image.getextrema() == (255, 255), f"page {index} has marks on it"
+    assert "/Annots" not in reader.pages[9]
+
+
+def test_running_heads(basic: Built) -> None:
+    reader = basic.reader
+    start = first_body_page(reader)
+    heads = {}
+    for index in range(start, len(reader.pages) - 1):
+        heads[reader.page_labels[index]] = running_head(reader.pages[index])
+    assert heads["1"] == ""  # chapter opening
+    assert heads["2"] == "Fixture Book"  # left: the book
+    assert heads["3"] == "Alpha chapter"  # right: the chapter
+    assert heads["4"] == "Fixture Book"
+
+
+def test_mirrored_margins_wider_inside(basic: Built) -> None:
+    reader = basic.reader
+    left_page, right_page = reader.pages[7], reader.pages[6]  # folios 4 and 3
+
+    def body_left_edge(page: object) -> float:
+        return min(r.x for r in runs(page) if 70 < r.y < 720)  # type: ignore[arg-type]
+
+    inside_mm, outside_mm = 25, 17
+    assert body_left_edge(right_page) == pytest.approx(inside_mm * 72 / 25.4, abs=1.5)
+    assert body_left_edge(left_page) == pytest.approx(outside_mm * 72 / 25.4, abs=1.5)
+
+
+# --- contents, outline, links ------------------------------------------------------
+
+
+def test_contents_numbers_are_the_pages_where_headings_are(basic: Built) -> None:
+    reader = basic.reader
+    entries = contents_entries(reader)
+    titles = [title for title, _ in entries]
+    assert titles == [
+        "Alpha chapter", "Opening section", "Table section", "Long section",
+        "Definitions section", "Beta chapter", "Short section", "Gamma chapter",
+        "Gamma first section", "Gamma second section",
+    ]
+    start = first_body_page(reader)
+    for title, number in entries:
+        assert number not in ("0", "??", "")
+        pages = pages_with_heading(reader, title, start)
+        assert pages, f"{title} is nowhere in the body"
+        assert reader.page_labels[pages[0]] == number, title
+
+
+def test_outline_mirrors_contents(basic: Built) -> None:
+    reader = basic.reader
+    outline = reader.outline
+    top = [item for item in outline if isinstance(item, Destination)]
+    assert [item.title for item in top] == ["Alpha chapter", "Beta chapter", "Gamma chapter"]
+    children = outline[1]
+    assert isinstance(children, list)
+    assert [c.title for c in children] == [
+        "Opening section", "Table section", "Long section", "Definitions section"
+    ]
+    printed = dict(contents_entries(reader))
+    for item in [*top, *children]:
+        page = reader.get_destination_page_number(item)
+        assert reader.page_labels[page] == printed[item.title], item.title
+
+
+def test_contents_entries_are_links_to_their_pages(basic: Built) -> None:
+    reader = basic.reader
+    contents_page = next(
+        i for i, p in enumerate(reader.pages) if p.extract_text().lstrip().startswith("Contents")
+    )
+    targets = []
+    for annotation in reader.pages[contents_page]["/Annots"]:
+        annotation = annotation.get_object()
+        if annotation["/Subtype"] == "/Link" and "/Dest" in annotation:
+            page_ref = annotation["/Dest"][0]
+            targets.append(reader.get_page_number(page_ref.get_object()))
+    labels = [reader.page_labels[t] for t in targets]
+    assert labels == [number for _, number in contents_entries(reader)]
+
+
+def test_cross_chapter_links_land_on_their_targets(basic: Built) -> None:
+    reader = basic.reader
+    beta = pages_with_heading(reader, "Beta chapter", first_body_page(reader))[0]
+    destinations = []
+    for annotation in reader.pages[beta].get("/Annots", []):
+        annotation = annotation.get_object()
+        if "/Dest" in annotation:
+            destinations.append(reader.get_page_number(annotation["/Dest"][0].get_object()))
+    table = pages_with_heading(reader, "Table section", 0)[-1]
+    gamma = pages_with_heading(reader, "Gamma chapter", beta)[0]
+    assert sorted(destinations) == sorted([table, gamma])
+
+
+def test_every_internal_link_points_at_a_page(basic: Built) -> None:
+    reader = basic.reader
+    count = 0
+    for page in reader.pages:
+        for annotation in page.get("/Annots", []):
+            annotation = annotation.get_object()
+            if "/Dest" in annotation:
+                target = annotation["/Dest"][0].get_object()
+                assert 0 <= reader.get_page_number(target) < len(reader.pages)
+                count += 1
+    assert count >= 13  # contents (10) + beta (2) + gamma (2, one within the chapter)
+
+
+def test_external_links_are_uri_links(basic: Built) -> None:
+    uris = []
+    for page in basic.reader.pages:
+        for annotation in page.get("/Annots", []):
+            action = annotation.get_object().get("/A")
+            if action is not None and action.get("/S") == "/URI":
+                uris.append(str(action["/URI"]))
+    assert "https://example.org/gamma" in uris
+    assert "https://example.org/copies" in uris
+
+
+# --- footnotes, fonts, metadata --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("note", "citing"),
+    [
+        ("Footnote one text lives at the foot.", "Unique sentence with a footnote marker."),
+        ("Footnote two text, also at the foot.", "Second unique sentence with another note."),
+    ],
+)
+def test_footnotes_are_at_the_foot_of_the_citing_page(basic: Built, note: str, citing: str) -> None:
+    reader = basic.reader
+    note_pages = [i for i, p in enumerate(reader.pages) if note in p.extract_text()]
+    citing_pages = [i for i, p in enumerate(reader.pages) if citing in p.extract_text()]
+    assert len(note_pages) == 1
+    assert note_pages == citing_pages
+    page = reader.pages[note_pages[0]]
+    note_y = min(r.y for r in runs(page) if r.text and r.text in note)
+    cite_y = max(r.y for r in runs(page) if r.text and r.text in citing)
+    assert note_y < cite_y  # printed below the sentence that cites it
+
+
+def test_every_font_is_embedded_and_shipped(basic: Built) -> None:
+    names = set()
+    for page in basic.reader.pages:
+        fonts = page["/Resources"].get("/Font", {})
+        for font in fonts.values():
+            font = font.get_object()
+            descendant = font["/DescendantFonts"][0].get_object()
+            descriptor = descendant["/FontDescriptor"]
+            assert any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+            names.add(str(font["/BaseFont"]).split("+", 1)[-1])
+    assert names
+    assert all(name.startswith("Atkinson-Hyperlegible") for name in names), names
+
+
+def test_metadata(basic: Built) -> None:
+    reader = basic.reader
+    info = reader.metadata
+    assert info is not None
+    assert info.title == "Fixture Book"
+    assert info.author == "Test Author"
+    assert info.subject == "Fixture"
+    assert "fixture" in (info.get("/Keywords") or "")
+    assert reader.trailer["/Root"]["/Lang"] == "en-US"
+    assert info["/CreationDate"].startswith("D:20260921")  # the fixed SOURCE_DATE_EPOCH
+
+
+def test_build_is_byte_identical_and_independent_of_jobs(basic: Built, tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "again", "basic")
+    again = build_book(root, jobs=1)
+    assert again.pdf.read_bytes() == basic.pdf.read_bytes()
+    assert EPOCH
+
+
+def test_merged_book_is_no_bigger_than_one_pass(basic: Built) -> None:
+    single, _ = build_single_pass(basic.root)
+    merged = basic.pdf.stat().st_size
+    assert merged <= 1.15 * len(single), f"merged {merged} B vs one pass {len(single)} B"
+
+
+# --- the starter guide ------------------------------------------------------------------
+
+
+def test_starter_guide_builds_with_true_contents(starter: Built) -> None:
+    reader = starter.reader
+    entries = contents_entries(reader)
+    # Headings are searched in reading order: a title may recur later (the
+    # sources chapter has a section named after each chapter).
+    start = first_body_page(reader)
+    checked = 0
+    for title, number in entries:
+        pages = pages_with_heading(reader, title, start)
+        assert pages, title
+        assert reader.page_labels[pages[0]] == number, title
+        start = pages[0]
+        checked += 1
+    assert checked >= 15
+    text = "\n".join(p.extract_text() for p in reader.pages[:start])
+    assert "This is not medical advice" in text
+    assert "Last reviewed: November 1, 2026" in text

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pipeline.assemble import Metadata, assemble
 from pipeline.config import load_config
-from pipeline.convert import check_references, convert
+from pipeline.convert import convert_book
 from pipeline.fonts import shipped_faces, trimmed_faces
 from pipeline.model import BuildReport, Config, ConvertedChapter, PageMap, TocEntry
 from pipeline.pagemap import PartSpec, plan_book
@@ -65,8 +65,7 @@ def build(
         config = load_config(root)
         chapters = load_chapters(config)
     with watch.stage("convert"):
-        converted = [convert(chapter, root) for chapter in chapters]
-        check_references(converted, root)
+        converted = convert_book(chapters, root)
     with watch.stage("fonts"):
         fonts = trimmed_faces(
             config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
@@ -135,7 +134,7 @@ def build_single_pass(root: Path) -> tuple[bytes, int]:
     """
     root = root.resolve()
     config = load_config(root)
-    converted = [convert(chapter, root) for chapter in load_chapters(config)]
+    converted = convert_book(load_chapters(config), root)
     templates = Templates(config, shipped_faces(config.styles_dir / "fonts"))
     toc = contents(converted, None)
     part = typeset(templates.single_pass(converted, toc), root, whole_fonts=False)

@@ -321,6 +321,21 @@ def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
     )
 
 
+def convert_book(chapters: list[Chapter], root: Path) -> list[ConvertedChapter]:
+    """Convert every chapter, report every chapter's problems, then check cross-references."""
+    converted = []
+    problems: list[Problem] = []
+    for chapter in chapters:
+        try:
+            converted.append(convert(chapter, root))
+        except BookletError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise BookletError(problems)
+    check_references(converted, root)
+    return converted
+
+
 def check_references(chapters: list[ConvertedChapter], root: Path) -> None:
     """Every link to a heading or chapter must land on one that exists."""
     known = {c.chapter.slug for c in chapters}

@@ -1,0 +1,55 @@
+"""Templates escape what they are given; the typesetter reads only project files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from pipeline.config import load_config
+from pipeline.fonts import shipped_faces
+from pipeline.model import PROJECT_URL, BookletError, Part
+from pipeline.templates import Templates, css_string
+from pipeline.typeset import typeset
+
+
+def test_css_string_cannot_break_out() -> None:
+    assert css_string('It\'s "x"') == '"It\'s \\"x\\""'
+    assert "</style>" not in css_string("</style><script>")
+    assert css_string("a\\b\nc") == '"a\\\\b\\a c"'
+
+
+def test_text_from_config_is_escaped(tmp_path: Path) -> None:
+    config = load_config(REPO)
+    templates = Templates(config, shipped_faces(config.styles_dir / "fonts"))
+    html = templates.back().html
+    assert config.copies_url in html
+    evil = templates.environment.from_string("{{ x }}").render(x="<b>hi</b>")
+    assert evil == "&lt;b&gt;hi&lt;/b&gt;"
+
+
+def test_a_part_records_links_for_later_and_its_anchors() -> None:
+    html = (
+        '<html><body><h1 id="here">Here</h1>'
+        '<p><a href="#elsewhere">away</a> <a href="#here">back</a></p></body></html>'
+    )
+    part = typeset(Part("t", html, REPO / "booklet.toml", PROJECT_URL), REPO)
+    assert part.page_count == 1
+    assert [a.name for a in part.anchors] == ["here"]
+    assert sorted(link.target for link in part.pending_links) == ["elsewhere", "here"]
+    assert part.pdf.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file:///etc/passwd", "https://example.org/x.png", f"{PROJECT_URL}../../etc/passwd",
+     f"{PROJECT_URL}images/missing.png"],
+)
+def test_fetching_outside_the_project_is_refused(url: str) -> None:
+    html = f'<html><body><img src="{url}" alt="x"></body></html>'
+    with pytest.raises(BookletError) as caught:
+        typeset(Part("t", html, REPO / "chapters" / "01-about.md", PROJECT_URL), REPO)
+    problem = caught.value.problems[0]
+    assert problem.path == "chapters/01-about.md"
+    assert "refused to load" in problem.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -290,3 +291,32 @@ def test_starter_guide_builds_with_true_contents(starter: Built) -> None:
     text = "\n".join(p.extract_text() for p in reader.pages[:start])
     assert "This is not medical advice" in text
     assert "Last reviewed: November 1, 2026" in text
+
+
+def test_no_page_ends_with_a_heading(basic: Built, starter: Built) -> None:
+    for built in (basic, starter):
+        reader = built.reader
+        for index, page in enumerate(reader.pages):
+            height = float(page.mediabox.height)
+            lines = [r for r in runs(page) if 62 < r.y < height - 57]
+            if not lines:
+                continue
+            last = min(lines, key=lambda r: r.y)
+            heading_like = "Bold" in last.font and len(last.text.split()) <= 8
+            footnote_like = re.match(r"^\d+\.$", last.text)
+            assert not heading_like or footnote_like, f"page {index}: ends with {last.text!r}"
+
+
+def test_words_are_hyphenated_in_the_books_language(starter: Built) -> None:
+    chapters = (starter.root / "chapters").glob("*.md")
+    source = " ".join(path.read_text(encoding="utf-8") for path in chapters)
+    words = set(re.findall(r"[A-Za-z]+", source))
+    hyphenated = []
+    for page in starter.reader.pages:
+        lines = [r.text for r in runs(page)]
+        for line, following in itertools.pairwise(lines):
+            match = re.search(r"([A-Za-z]+)-$", line)
+            rest = re.match(r"([a-z]+)", following)
+            if match and rest and match.group(1) + rest.group(1) in words:
+                hyphenated.append(match.group(1) + "-" + rest.group(1))
+    assert hyphenated, "no word was hyphenated at a line end"

@@ -73,6 +73,7 @@ def make_environment(config: Config) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["css_string"] = css_string
+    environment.filters["long_date"] = lambda value: long_date(value, config.language)
     environment.filters["project_url"] = lambda path: project_url(path, config.root)
     return environment
 

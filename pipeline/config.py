@@ -119,7 +119,21 @@ def load_config(root: Path) -> Config:
         problems.append(
             Problem(rel, _key_line(lines, "book", "keywords"), "keywords must be strings")
         )
+    for name, value in layout_data.items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+            problems.append(
+                Problem(rel, _key_line(lines, "layout", name), f"'layout.{name}' must be above 0")
+            )
     order = data["chapters"]["order"]
+    if not order:
+        problems.append(
+            Problem(
+                rel,
+                _key_line(lines, "chapters", "order"),
+                "no chapters in [chapters] order",
+                'list the chapter files, e.g. order = ["01-about.md"]',
+            )
+        )
     chapter_lines = []
     for name in order:
         if not isinstance(name, str):

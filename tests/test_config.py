@@ -61,6 +61,8 @@ def test_defaults(tmp_path: Path) -> None:
         (("[chapters]", "[layot]\n[chapters]"), "unknown table or key 'layot'", 13),
         (('title = "T"', "title = 3"), "'book.title' must be text in quotes, not int 3", 3),
         (('order = ["a.md"]', 'order = "a.md"'), "'chapters.order' must be a list", 14),
+        (('order = ["a.md"]', "order = []"), "no chapters in [chapters] order", 14),
+        (("[chapters]", "[layout]\nbase_size_pt = 0\n[chapters]"), "must be above 0", 14),
     ],
 )
 def test_config_errors_name_the_line(

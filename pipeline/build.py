@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import tempfile
@@ -20,15 +21,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
 
 from pipeline.assemble import Metadata, assemble
+from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
 from pipeline.fonts import shipped_faces, trimmed_faces
-from pipeline.model import BuildReport, Config, ConvertedChapter, PageMap, TocEntry
+from pipeline.lint import as_errors, lint_chapter, silenced
+from pipeline.model import BuildReport, Config, ConvertedChapter, Finding, PageMap, TocEntry
 from pipeline.pagemap import PartSpec, plan_book
 from pipeline.sources import load_chapters
 from pipeline.templates import BACK, FRONT, Templates, collected_sources
@@ -55,7 +58,10 @@ def build(
     output: Path | None = None,
     jobs: int | None = None,
     source_date_epoch: int | None = None,
+    strict: bool = False,
+    today: date | None = None,
 ) -> BuildReport:
+    """Build, lint and preflight the book. A book with errors goes to output/rejected/."""
     root = root.resolve()
     output = output or root / "output" / "guide.pdf"
     watch = Stopwatch()
@@ -66,6 +72,13 @@ def build(
         chapters = load_chapters(config)
     with watch.stage("convert"):
         converted = convert_book(chapters, root)
+    with watch.stage("lint"):
+        findings: list[Finding] = []
+        grades = {}
+        for item in converted:
+            found, grades[str(item.chapter.path.relative_to(root))] = lint_chapter(item, config)
+            findings += found
+        findings = silenced(findings, root)
     with watch.stage("fonts"):
         fonts = trimmed_faces(
             config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
@@ -110,20 +123,66 @@ def build(
             ),
             roman_pages=roman,
         )
-        write_atomically(output, pdf)
+
+    with watch.stage("preflight"):
+        temporary = write_temporary(output, pdf)
+        try:
+            findings += preflight(
+                temporary, config, toc, _shown(output, root), today or date.today()
+            )
+            if strict:
+                findings = as_errors(findings)
+            rejected = any(f.severity == "error" for f in findings)
+            final = output.parent / "rejected" / output.name if rejected else output
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     sources = {c.chapter.slug: c.chapter.path for c in converted}
     for part in [front, *rendered, furniture]:
         where = sources.get(part.name, config.path)
         for warning in part.warnings:
             log.warning("%s: warning: %s", where.relative_to(root), warning)
-    return BuildReport(
-        output=output,
+    report = BuildReport(
+        output=final,
         pages=len(page_map.pages),
         chapters=len(converted),
         bytes=len(pdf),
         seconds={**watch.seconds, "total": time.perf_counter() - started},
+        findings=tuple(sorted(findings, key=Finding.sort_key)),
+        grades=grades,
+        rejected=rejected,
     )
+    write_check_json(report, output.parent / "check.json", root)
+    return report
+
+
+def write_check_json(report: BuildReport, path: Path, root: Path) -> None:
+    """The same findings as the printed report, for machines."""
+    data = {
+        "pdf": _shown(report.output, root),
+        "rejected": report.rejected,
+        "pages": report.pages,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "findings": [
+            {
+                "path": f.path, "line": f.line, "col": f.col, "severity": f.severity,
+                "message": f.message, "check": f.check,
+            }
+            for f in report.findings
+        ],
+        "grades": report.grades,
+    }
+    write_atomically(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def build_single_pass(root: Path) -> tuple[bytes, int]:
@@ -183,20 +242,30 @@ def cache_dir(root: Path) -> Path:
     return root / "output" / ".cache"
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file next to `path`, then move it into place."""
+def write_temporary(path: Path, data: bytes) -> Path:
+    """Write `data` to a new temporary file next to `path` (same file system) and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = Path(name)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        temporary.chmod(0o644)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    return temporary
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file next to `path`, then move it into place."""
+    temporary = write_temporary(path, data)
+    try:
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 __all__ = ["BACK", "build"]

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.model import BookletError, Config, Layout, PageSize, Problem
+from pipeline.model import BookletError, CheckSettings, Config, Layout, PageSize, Problem
 
 CONFIG_NAME = "booklet.toml"
 
@@ -61,6 +61,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "chapters": {
         "order": Key(list, what="a list of file names under chapters/"),
+    },
+    "check": {
+        "pages_min": Key(int, required=False, what="a whole number"),
+        "pages_max": Key(int, required=False, what="a whole number"),
+        "max_grade": Key(NUMBER, required=False, what="a number"),
+        "max_sentence_words": Key(int, required=False, what="a whole number"),
+        "review_max_months": Key(int, required=False, what="a whole number"),
+        "min_image_ppi": Key(int, required=False, what="a whole number"),
     },
 }
 REQUIRED_TABLES = ("book", "copies", "chapters")
@@ -119,10 +127,10 @@ def load_config(root: Path) -> Config:
         problems.append(
             Problem(rel, _key_line(lines, "book", "keywords"), "keywords must be strings")
         )
-    for name, value in layout_data.items():
+    for name, value in [*layout_data.items(), *data.get("check", {}).items()]:
         if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
             problems.append(
-                Problem(rel, _key_line(lines, "layout", name), f"'layout.{name}' must be above 0")
+                Problem(rel, _key_line(lines, "layout", name), f"'{name}' must be above 0")
             )
     order = data["chapters"]["order"]
     if not order:
@@ -160,7 +168,14 @@ def load_config(root: Path) -> Config:
             )
         },
     )
+    check_data = data.get("check", {})
+    checks = CheckSettings(**{k: check_data[k] for k in SCHEMA["check"] if k in check_data})
+    if checks.pages_min > checks.pages_max:
+        raise BookletError.at(
+            rel, _key_line(lines, "check", "pages_min"), "pages_min is above pages_max"
+        )
     return Config(
+        checks=checks,
         root=root,
         path=path,
         title=book["title"],

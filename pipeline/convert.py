@@ -61,7 +61,8 @@ class _Findings:
 
     references: list[tuple[str, str]] = field(default_factory=list)  # (target, href)
     images: list[tuple[Path, str]] = field(default_factory=list)  # (path, src)
-    problems: list[tuple[str, str, str | None]] = field(default_factory=list)  # needle, msg, hint
+    # (text to find the line by, message, hint, check name)
+    problems: list[tuple[str, str, str | None, str]] = field(default_factory=list)
 
 
 class _WriteLinesProcessor(BlockProcessor):
@@ -115,7 +116,8 @@ class _BookTreeprocessor(Treeprocessor):
                     element.set("class", "show-url")
                 return
             self.findings.problems.append(
-                (href, f"link '{href}' uses an unsupported scheme", "use https:// or mailto:")
+                (href, f"link '{href}' uses an unsupported scheme", "use https:// or mailto:",
+                 "link")
             )
             return
         if not parts.path and not parts.fragment:
@@ -127,6 +129,7 @@ class _BookTreeprocessor(Treeprocessor):
                         href,
                         f"link '{href}' points at a file",
                         "link to a chapter as 'name.md' or 'name.md#heading', or to a web page",
+                        "link",
                     )
                 )
                 return
@@ -146,21 +149,35 @@ class _BookTreeprocessor(Treeprocessor):
                     src,
                     f"image '{src}' is not a file in the project",
                     "download it into images/ and link to it there",
+                    "image",
                 )
             )
             return
         path = (self.chapter.path.parent / unquote(parts.path)).resolve()
         if not path.is_relative_to(self.root.resolve()):
             self.findings.problems.append(
-                (src, f"image '{src}' is outside the project", "put it under images/")
+                (src, f"image '{src}' is outside the project", "put it under images/", "image")
             )
             return
         if not path.is_file():
             self.findings.problems.append(
-                (src, f"missing image '{src}'", "check the name, or put the file under images/")
+                (src, f"missing image '{src}'", "check the name, or put the file under images/",
+                 "image")
             )
             return
         element.set("src", project_url(path, self.root))
+        decorative = "decorative" in element.get("class", "").split()
+        if not element.get("alt", "").strip() and not decorative:
+            self.findings.problems.append(
+                (
+                    src,
+                    f"image '{src}' has no alt text",
+                    "describe it in the [ ] of ![...](...), or mark it {: .decorative }",
+                    "alt-text",
+                )
+            )
+        if decorative:
+            element.set("alt", "")
         self.findings.images.append((path, src))
 
     def _callout_title(self, element: etree.Element) -> None:
@@ -279,8 +296,8 @@ def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
     rel = _rel(chapter.path, root)
     body_lines = chapter.body.split("\n")
     problems = [
-        Problem(rel, _line_of(needle, body_lines, chapter.body_line), message, hint)
-        for needle, message, hint in findings.problems
+        Problem(rel, _line_of(needle, body_lines, chapter.body_line), message, hint, check)
+        for needle, message, hint, check in findings.problems
     ]
     heading_lines = _heading_lines(body_lines, chapter.body_line)
     for number, level in heading_lines:
@@ -291,6 +308,7 @@ def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
                     number,
                     "a '#' heading in the chapter body",
                     "the chapter title comes from front matter 'title'; use '##' for sections",
+                    "heading-level",
                 )
             )
     if problems:
@@ -358,6 +376,7 @@ def check_references(chapters: list[ConvertedChapter], root: Path) -> None:
                     ref.line,
                     f"link '{ref.href}' points at a heading that does not exist",
                     hint,
+                    "link",
                 )
             )
     if problems:

@@ -38,6 +38,7 @@ class Problem:
     line: int | None
     message: str
     hint: str | None = None
+    check: str = "input"  # the name a lint report files it under
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -59,6 +60,34 @@ class BookletError(Exception):
         cls, path: Path | str, line: int | None, message: str, hint: str | None = None
     ) -> BookletError:
         return cls(Problem(str(path), line, message, hint))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of lint or preflight: `path:line:col: severity: message [check]`."""
+
+    path: str
+    line: int | None
+    col: int | None
+    severity: str  # "error" or "warning"
+    message: str
+    check: str
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        return f"{where}: {self.severity}: {self.message} [{self.check}]"
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.path, self.line or 0, self.col or 0, self.check, self.message)
+
+    @classmethod
+    def of(cls, problem: Problem, severity: str = "error", check: str | None = None) -> Finding:
+        message = f"{problem.message} ({problem.hint})" if problem.hint else problem.message
+        return cls(problem.path, problem.line, None, severity, message, check or problem.check)
 
 
 # --- configuration -------------------------------------------------------------
@@ -93,6 +122,18 @@ class Layout:
 
 
 @dataclass(frozen=True)
+class CheckSettings:
+    """Limits for lint and preflight ([check] in booklet.toml)."""
+
+    pages_min: int = 1
+    pages_max: int = 1000
+    max_grade: float = 9.0  # reading grade level above which a chapter gets a warning
+    max_sentence_words: int = 35
+    review_max_months: int = 12  # a review date older than this gets a warning
+    min_image_ppi: int = 150
+
+
+@dataclass(frozen=True)
 class Source:
     """A source as the author gives it: a description and, where known, a link."""
 
@@ -118,6 +159,7 @@ class Config:
     layout: Layout
     # Lines of booklet.toml where each chapter file is named, for error messages.
     chapter_lines: tuple[int, ...] = ()
+    checks: CheckSettings = field(default_factory=CheckSettings)
 
     @property
     def chapters_dir(self) -> Path:
@@ -145,6 +187,7 @@ class Chapter:
     sources: tuple[Source, ...] = ()
     collect_sources: bool = False  # this chapter lists every chapter's sources
     handout: bool = False
+    kind: str = "content"  # content chapters need sources and a care-team call-out
 
 
 @dataclass(frozen=True)
@@ -266,8 +309,19 @@ class TocEntry:
 
 @dataclass(frozen=True)
 class BuildReport:
-    output: Path
+    output: Path  # where the PDF is: the output path, or output/rejected/… when rejected
     pages: int
     chapters: int
     bytes: int
     seconds: dict[str, float]
+    findings: tuple[Finding, ...] = ()
+    grades: dict[str, float] = field(default_factory=dict)  # chapter path -> grade level
+    rejected: bool = False
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")

@@ -24,7 +24,9 @@ FRONT_MATTER_KEYS = {
     "sources": "a list of sources",
     "handout": "true or false",
     "collect_sources": "true or false",
+    "kind": "one of: content, about, worksheet, glossary, sources",
 }
+KINDS = ("content", "about", "worksheet", "glossary", "sources")
 REQUIRED_KEYS = ("title", "last_reviewed")
 SLUG_PREFIX_RE = re.compile(r"^\d+[-_ ]*")
 
@@ -122,6 +124,7 @@ def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
         sources=_sources(data.get("sources", []), key_lines.get("sources", 1), rel),
         collect_sources=bool(data.get("collect_sources", False)),
         handout=bool(data.get("handout", False)),
+        kind=str(data.get("kind", "sources" if data.get("collect_sources") else "content")),
         body="\n".join(lines[end + 1 :]),
         body_line=end + 2,
     )
@@ -174,6 +177,7 @@ def _check_front_matter(data: dict[str, Any], key_lines: dict[str, int], rel: st
             "sources": isinstance(value, list),
             "handout": isinstance(value, bool),
             "collect_sources": isinstance(value, bool),
+            "kind": value in KINDS,
         }[key]
         if not ok:
             hint = "write it as YYYY-MM-DD, without quotes" if key == "last_reviewed" else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,12 @@ from pypdf import PdfReader
 
 from pipeline.build import build
 from pipeline.model import BuildReport
+from pipeline.pdftext import Page, read_pages
 
 REPO = Path(__file__).resolve().parents[1]
 BOOKS = REPO / "tests" / "books"
 EPOCH = 1_790_000_000  # a fixed SOURCE_DATE_EPOCH
+TODAY = date(2026, 11, 26)  # preflight's "today", for the review-date check
 
 
 def copy_project(target: Path, book: str | None = "basic") -> Path:
@@ -40,9 +44,13 @@ class Built:
     def pdf(self) -> Path:
         return self.report.output
 
+    @cached_property
+    def pages(self) -> list[Page]:
+        return read_pages(self.pdf)
+
 
 def build_book(root: Path, **options: object) -> Built:
-    report = build(root, source_date_epoch=EPOCH, **options)  # type: ignore[arg-type]
+    report = build(root, source_date_epoch=EPOCH, today=TODAY, **options)  # type: ignore[arg-type]
     return Built(root, report, PdfReader(report.output))
 
 

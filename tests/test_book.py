@@ -9,41 +9,28 @@ from pathlib import Path
 import pypdfium2
 import pytest
 from conftest import EPOCH, Built, build_book, copy_project
-from pdftext import body, folio, running_head, runs
 from pypdf import PdfReader
 from pypdf.generic import Destination
 
+from pipeline import check
 from pipeline.build import build_single_pass
+from pipeline.pdftext import Page
 
 LETTER = (612.0, 792.0)
-TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>[0-9ivxlc]+)$")
 
 
-def contents_entries(reader: PdfReader) -> list[tuple[str, str]]:
+def contents_entries(built: Built) -> list[tuple[str, str]]:
     """(title, printed page number) of each line of the contents page(s)."""
-    entries = []
-    for page in reader.pages:
-        text = page.extract_text()
-        if not text.lstrip().startswith("Contents"):
-            continue
-        for line in text.splitlines()[1:]:
-            match = TOC_LINE.match(line.strip())
-            if match:
-                entries.append((match.group("title").strip(), match.group("page")))
-    return entries
+    return [(title, number) for title, number, _ in check.contents_entries(built.pages)]
 
 
-def pages_with_heading(reader: PdfReader, heading: str, after: int) -> list[int]:
+def pages_with_heading(built: Built, heading: str, after: int) -> list[int]:
     """Indexes of pages (from `after` on) that print `heading` as a bold line of the body."""
-    found = []
-    for index in range(after, len(reader.pages)):
-        page = reader.pages[index]
-        height = float(page.mediabox.height)
-        for run in runs(page):
-            if run.text == heading and "Bold" in run.font and 62 < run.y < height - 57:
-                found.append(index)
-                break
-    return found
+    return check.heading_pages(built.pages, heading, after)
+
+
+def body(built: Built, index: int) -> str:
+    return "\n".join(line.text for line in built.pages[index].body)
 
 
 def first_body_page(reader: PdfReader) -> int:
@@ -63,13 +50,13 @@ def test_front_matter_is_roman_and_body_starts_at_arabic_one(basic: Built) -> No
     start = first_body_page(basic.reader)
     assert labels[:start] == ["i", "ii", "iii", "iv"][:start]
     assert labels[start:] == [str(n) for n in range(1, len(labels) - start + 1)]
-    assert "Alpha chapter" in body(basic.reader.pages[start])
+    assert "Alpha chapter" in body(basic, start)
 
 
 def test_labels_equal_printed_folios(basic: Built) -> None:
     printed = 0
-    for index, page in enumerate(basic.reader.pages):
-        shown = folio(page)
+    for index, page in enumerate(basic.pages):
+        shown = page.folio
         if shown:
             printed += 1
             assert shown == basic.reader.page_labels[index], f"page {index}"
@@ -80,15 +67,15 @@ def test_chapters_start_on_right_hand_pages(basic: Built) -> None:
     reader = basic.reader
     start = first_body_page(reader)
     for title in ("Alpha chapter", "Beta chapter", "Gamma chapter"):
-        index = pages_with_heading(reader, title, start)[0]
+        index = pages_with_heading(basic, title, start)[0]
         assert index % 2 == 0, f"{title} starts on physical page {index + 1}"
         assert int(reader.page_labels[index]) % 2 == 1
-        assert running_head(reader.pages[index]) == ""
+        assert basic.pages[index].running_head == ""
 
 
 def test_inserted_blank_pages_are_blank(basic: Built) -> None:
     reader = basic.reader
-    blanks = [i for i, page in enumerate(reader.pages) if not page.extract_text().strip()]
+    blanks = [i for i, page in enumerate(basic.pages) if not page.lines]
     # iv (before the body) and the left page after one-page Beta chapter.
     assert blanks == [3, 9]
     document = pypdfium2.PdfDocument(str(basic.pdf))
@@ -103,7 +90,7 @@ def test_running_heads(basic: Built) -> None:
     start = first_body_page(reader)
     heads = {}
     for index in range(start, len(reader.pages) - 1):
-        heads[reader.page_labels[index]] = running_head(reader.pages[index])
+        heads[reader.page_labels[index]] = basic.pages[index].running_head
     assert heads["1"] == ""  # chapter opening
     assert heads["2"] == "Fixture Book"  # left: the book
     assert heads["3"] == "Alpha chapter"  # right: the chapter
@@ -111,11 +98,10 @@ def test_running_heads(basic: Built) -> None:
 
 
 def test_mirrored_margins_wider_inside(basic: Built) -> None:
-    reader = basic.reader
-    left_page, right_page = reader.pages[7], reader.pages[6]  # folios 4 and 3
+    left_page, right_page = basic.pages[7], basic.pages[6]  # folios 4 and 3
 
-    def body_left_edge(page: object) -> float:
-        return min(r.x for r in runs(page) if 70 < r.y < 720)  # type: ignore[arg-type]
+    def body_left_edge(page: Page) -> float:
+        return min(line.x for line in page.body)
 
     inside_mm, outside_mm = 25, 17
     assert body_left_edge(right_page) == pytest.approx(inside_mm * 72 / 25.4, abs=1.5)
@@ -127,7 +113,7 @@ def test_mirrored_margins_wider_inside(basic: Built) -> None:
 
 def test_contents_numbers_are_the_pages_where_headings_are(basic: Built) -> None:
     reader = basic.reader
-    entries = contents_entries(reader)
+    entries = contents_entries(basic)
     titles = [title for title, _ in entries]
     assert titles == [
         "Alpha chapter", "Opening section", "Table section", "Long section",
@@ -137,7 +123,7 @@ def test_contents_numbers_are_the_pages_where_headings_are(basic: Built) -> None
     start = first_body_page(reader)
     for title, number in entries:
         assert number not in ("0", "??", "")
-        pages = pages_with_heading(reader, title, start)
+        pages = pages_with_heading(basic, title, start)
         assert pages, f"{title} is nowhere in the body"
         assert reader.page_labels[pages[0]] == number, title
 
@@ -152,7 +138,7 @@ def test_outline_mirrors_contents(basic: Built) -> None:
     assert [c.title for c in children] == [
         "Opening section", "Table section", "Long section", "Definitions section"
     ]
-    printed = dict(contents_entries(reader))
+    printed = dict(contents_entries(basic))
     for item in [*top, *children]:
         page = reader.get_destination_page_number(item)
         assert reader.page_labels[page] == printed[item.title], item.title
@@ -161,7 +147,7 @@ def test_outline_mirrors_contents(basic: Built) -> None:
 def test_contents_entries_are_links_to_their_pages(basic: Built) -> None:
     reader = basic.reader
     contents_page = next(
-        i for i, p in enumerate(reader.pages) if p.extract_text().lstrip().startswith("Contents")
+        i for i, p in enumerate(basic.pages) if p.lines and p.lines[0].text == "Contents"
     )
     targets = []
     for annotation in reader.pages[contents_page]["/Annots"]:
@@ -170,19 +156,19 @@ def test_contents_entries_are_links_to_their_pages(basic: Built) -> None:
             page_ref = annotation["/Dest"][0]
             targets.append(reader.get_page_number(page_ref.get_object()))
     labels = [reader.page_labels[t] for t in targets]
-    assert labels == [number for _, number in contents_entries(reader)]
+    assert labels == [number for _, number in contents_entries(basic)]
 
 
 def test_cross_chapter_links_land_on_their_targets(basic: Built) -> None:
     reader = basic.reader
-    beta = pages_with_heading(reader, "Beta chapter", first_body_page(reader))[0]
+    beta = pages_with_heading(basic, "Beta chapter", first_body_page(reader))[0]
     destinations = []
     for annotation in reader.pages[beta].get("/Annots", []):
         annotation = annotation.get_object()
         if "/Dest" in annotation:
             destinations.append(reader.get_page_number(annotation["/Dest"][0].get_object()))
-    table = pages_with_heading(reader, "Table section", 0)[-1]
-    gamma = pages_with_heading(reader, "Gamma chapter", beta)[0]
+    table = pages_with_heading(basic, "Table section", 0)[-1]
+    gamma = pages_with_heading(basic, "Gamma chapter", beta)[0]
     assert sorted(destinations) == sorted([table, gamma])
 
 
@@ -221,14 +207,13 @@ def test_external_links_are_uri_links(basic: Built) -> None:
     ],
 )
 def test_footnotes_are_at_the_foot_of_the_citing_page(basic: Built, note: str, citing: str) -> None:
-    reader = basic.reader
-    note_pages = [i for i, p in enumerate(reader.pages) if note in p.extract_text()]
-    citing_pages = [i for i, p in enumerate(reader.pages) if citing in p.extract_text()]
+    note_pages = [i for i, p in enumerate(basic.pages) if note in p.text]
+    citing_pages = [i for i, p in enumerate(basic.pages) if citing in p.text]
     assert len(note_pages) == 1
     assert note_pages == citing_pages
-    page = reader.pages[note_pages[0]]
-    note_y = min(r.y for r in runs(page) if r.text and r.text in note)
-    cite_y = max(r.y for r in runs(page) if r.text and r.text in citing)
+    page = basic.pages[note_pages[0]]
+    note_y = min(line.y for line in page.lines if note in line.text)
+    cite_y = max(line.y for line in page.lines if citing in line.text)
     assert note_y < cite_y  # printed below the sentence that cites it
 
 
@@ -276,35 +261,33 @@ def test_merged_book_is_no_bigger_than_one_pass(basic: Built) -> None:
 
 def test_starter_guide_builds_with_true_contents(starter: Built) -> None:
     reader = starter.reader
-    entries = contents_entries(reader)
+    entries = contents_entries(starter)
     # Headings are searched in reading order: a title may recur later (the
     # sources chapter has a section named after each chapter).
     start = first_body_page(reader)
     checked = 0
     for title, number in entries:
-        pages = pages_with_heading(reader, title, start)
+        pages = pages_with_heading(starter, title, start)
         assert pages, title
         assert reader.page_labels[pages[0]] == number, title
         start = pages[0]
         checked += 1
     assert checked >= 15
-    text = "\n".join(p.extract_text() for p in reader.pages[:start])
+    text = "\n".join(p.text for p in starter.pages[:start])
     assert "This is not medical advice" in text
     assert "Last reviewed: November 1, 2026" in text
 
 
 def test_no_page_ends_with_a_heading(basic: Built, starter: Built) -> None:
     for built in (basic, starter):
-        reader = built.reader
-        for index, page in enumerate(reader.pages):
-            height = float(page.mediabox.height)
-            lines = [r for r in runs(page) if 62 < r.y < height - 57]
-            if not lines:
+        for index, page in enumerate(built.pages):
+            notes = [line.y for line in page.body if re.match(r"^\d+\. ", line.text)]
+            main = [line for line in page.body if line.y > max(notes, default=-1)]
+            if not main:
                 continue
-            last = min(lines, key=lambda r: r.y)
-            heading_like = "Bold" in last.font and len(last.text.split()) <= 8
-            footnote_like = re.match(r"^\d+\.$", last.text)
-            assert not heading_like or footnote_like, f"page {index}: ends with {last.text!r}"
+            last = min(main, key=lambda line: line.y)
+            heading_like = last.bold and len(last.text.split()) <= 8
+            assert not heading_like, f"page {index}: ends with {last.text!r}"
 
 
 def test_words_are_hyphenated_in_the_books_language(starter: Built) -> None:
@@ -312,8 +295,8 @@ def test_words_are_hyphenated_in_the_books_language(starter: Built) -> None:
     source = " ".join(path.read_text(encoding="utf-8") for path in chapters)
     words = set(re.findall(r"[A-Za-z]+", source))
     hyphenated = []
-    for page in starter.reader.pages:
-        lines = [r.text for r in runs(page)]
+    for page in starter.reader.pages:  # pypdf: pdfium joins hyphenated words back up
+        lines = page.extract_text().splitlines()
         for line, following in itertools.pairwise(lines):
             match = re.search(r"([A-Za-z]+)-$", line)
             rest = re.match(r"([a-z]+)", following)

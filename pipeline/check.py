@@ -1,0 +1,378 @@
+"""A built PDF (+ what the sources say should be in it) -> Findings. Never mutates.
+
+Preflight reads the PDF the way a reader would, and does not trust the page
+map that made it: the contents numbers are compared with the labels of the
+pages where the headings are really printed, and so on. Checks:
+
+- page-count     within [check] pages_min..pages_max; a multiple of 4 when folded
+- contents       every chapter and section is in the contents with a real number
+                 (not 0, ??, or nothing), on the page the contents say
+- outline        every chapter and section is in the outline, pointing at that page
+- blank-page     no blank page except a left page before a chapter (or the back
+                 cover), no page whose only content is a running head
+- fonts          every font embedded; no missing glyph (.notdef); no font that
+                 the project did not ship (warning)
+- links          internal links and outline items point at existing pages;
+                 external links are well-formed URLs
+- image-resolution  images printed at under [check] min_image_ppi (warning)
+- metadata       title, author, language; the copyright page's review date is
+                 booklet.toml's; a review date older than review_max_months (warning)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pikepdf
+from pypdf import PdfReader
+from pypdf.generic import Destination
+
+from pipeline.fonts import FAMILY
+from pipeline.model import Config, Finding, TocEntry
+from pipeline.pdftext import Page, read_pages
+
+TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>\S*)$")
+SHIPPED_FONT_PREFIX = FAMILY.replace(" ", "-")
+
+
+def preflight(
+    pdf_path: Path,
+    config: Config,
+    expected: Sequence[TocEntry],
+    shown_as: str,
+    today: date,
+    fold: bool = False,
+) -> list[Finding]:
+    """Check the PDF at `pdf_path`; findings name it as `shown_as` (e.g. output/guide.pdf)."""
+    reader = PdfReader(pdf_path)
+    pages = read_pages(pdf_path)
+    labels = reader.page_labels
+    checker = _Checker(shown_as)
+    _page_count(checker, len(pages), config, fold)
+    contents = contents_entries(pages)
+    numbers = _contents(checker, pages, labels, contents, expected)
+    _outline(checker, reader, labels, numbers, expected)
+    _blank_pages(checker, reader, pages, labels, numbers, expected)
+    with pikepdf.open(pdf_path) as pdf:
+        _fonts(checker, pdf)
+        _images(checker, pdf, config.checks.min_image_ppi)
+    _links(checker, reader)
+    _metadata(checker, reader, pages, labels, config, today)
+    return checker.findings
+
+
+class _Checker:
+    def __init__(self, shown_as: str) -> None:
+        self.shown_as = shown_as
+        self.findings: list[Finding] = []
+
+    def error(self, message: str, check: str) -> None:
+        self.findings.append(Finding(self.shown_as, None, None, "error", message, check))
+
+    def warning(self, message: str, check: str) -> None:
+        self.findings.append(Finding(self.shown_as, None, None, "warning", message, check))
+
+
+def _page_count(checker: _Checker, count: int, config: Config, fold: bool) -> None:
+    low, high = config.checks.pages_min, config.checks.pages_max
+    if not low <= count <= high:
+        checker.error(f"{count} pages, outside the range {low}-{high} in booklet.toml",
+                      "page-count")
+    if fold and count % 4:
+        checker.error(f"{count} pages: a folded booklet needs a multiple of 4", "page-count")
+
+
+def contents_entries(pages: list[Page]) -> list[tuple[str, str, int]]:
+    """(title, printed number, page index) of each line of the contents pages."""
+    entries = []
+    for index, page in enumerate(pages):
+        if not page.lines or page.lines[0].text != "Contents":
+            continue
+        for line in page.body[1:]:
+            match = TOC_LINE.match(line.text)
+            if match and " . ." in line.text:
+                entries.append((match.group("title").strip(), match.group("page"), index))
+    return entries
+
+
+def heading_pages(pages: list[Page], title: str, start: int) -> list[int]:
+    """Pages (from `start` on) where `title` is printed as a bold line of the body."""
+    return [
+        index
+        for index in range(start, len(pages))
+        if any(line.text == title and line.bold for line in pages[index].body)
+    ]
+
+
+def _contents(
+    checker: _Checker,
+    pages: list[Page],
+    labels: list[str],
+    contents: list[tuple[str, str, int]],
+    expected: Sequence[TocEntry],
+) -> list[str | None]:
+    """Check each expected entry; return the number the contents print for each (or None)."""
+    numbers: list[str | None] = [None] * len(expected)
+    if not contents:
+        checker.error("no contents page found", "contents")
+        return numbers
+    printed = [(title, number) for title, number, _ in contents]
+    after = max(index for *_, index in contents) + 1
+    cursor = 0
+    for position, entry in enumerate(expected):
+        match = next(
+            (i for i in range(cursor, len(printed)) if printed[i][0] == entry.title), None
+        )
+        if match is None:
+            checker.error(f"'{entry.title}' is missing from the contents", "contents")
+            continue
+        cursor = match + 1
+        number = printed[match][1]
+        if number in ("", "0", "??") or number not in labels:
+            checker.error(
+                f"contents entry '{entry.title}' shows page '{number}', which is no page",
+                "contents",
+            )
+            continue
+        numbers[position] = number
+        found = heading_pages(pages, entry.title, after)
+        if not found:
+            checker.error(f"'{entry.title}' is in the contents but printed nowhere", "contents")
+            continue
+        actual = labels[found[0]]
+        if actual != number:
+            checker.error(
+                f"contents say '{entry.title}' is on page {number}, but it is printed on "
+                f"page {actual}",
+                "contents",
+            )
+        after = found[0]
+    return numbers
+
+
+def _outline(
+    checker: _Checker,
+    reader: PdfReader,
+    labels: list[str],
+    numbers: list[str | None],
+    expected: Sequence[TocEntry],
+) -> None:
+    items: list[tuple[str, int | None]] = []
+
+    def walk(nodes: list[object]) -> None:
+        for node in nodes:
+            if isinstance(node, list):
+                walk(node)
+            elif isinstance(node, Destination):
+                page = reader.get_destination_page_number(node)
+                items.append((str(node.title), page if page is not None and page >= 0 else None))
+
+    walk(reader.outline)
+    cursor = 0
+    for entry, number in zip(expected, numbers, strict=True):
+        match = next((i for i in range(cursor, len(items)) if items[i][0] == entry.title), None)
+        if match is None:
+            checker.error(f"'{entry.title}' is missing from the PDF outline", "outline")
+            continue
+        cursor = match + 1
+        page = items[match][1]
+        if page is None:
+            checker.error(f"outline item '{entry.title}' points at no page", "links")
+        elif number is not None and labels[page] != number:
+            checker.error(
+                f"outline item '{entry.title}' goes to page {labels[page]}, the contents "
+                f"say {number}",
+                "outline",
+            )
+
+
+def _blank_pages(
+    checker: _Checker,
+    reader: PdfReader,
+    pages: list[Page],
+    labels: list[str],
+    numbers: list[str | None],
+    expected: Sequence[TocEntry],
+) -> None:
+    chapter_starts = {
+        labels.index(number)
+        for entry, number in zip(expected, numbers, strict=True)
+        if entry.level == 1 and number in labels
+    }
+    last = len(pages) - 1
+    for index, page in enumerate(pages):
+        images = _has_images(reader.pages[index])
+        if not page.lines and not images:
+            allowed = index % 2 == 1 and (
+                index + 1 in chapter_starts or index + 1 == last
+                or (index < last and labels[index + 1] == "1")
+            )
+            if not allowed:
+                checker.error(
+                    f"page {labels[index]} (page {index + 1} of the file) is blank",
+                    "blank-page",
+                )
+        elif not page.body and not images:
+            checker.error(
+                f"page {labels[index]} has only a running head or folio on it", "blank-page"
+            )
+
+
+def _has_images(page: object) -> bool:
+    resources = page.get("/Resources") or {}  # type: ignore[attr-defined]
+    xobjects = resources.get("/XObject") or {}
+    return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.values())
+
+
+def _fonts(checker: _Checker, pdf: pikepdf.Pdf) -> None:
+    reported: set[str] = set()
+    for number, page in enumerate(pdf.pages, 1):
+        fonts = page.obj.get("/Resources", {}).get("/Font", {})
+        for font in fonts.values():
+            base = str(font.get("/BaseFont", "?"))
+            family = base.split("+", 1)[-1].lstrip("/")
+            descriptor = font.get("/FontDescriptor")
+            if descriptor is None and "/DescendantFonts" in font:
+                descriptor = font.DescendantFonts[0].get("/FontDescriptor")
+            embedded = descriptor is not None and any(
+                key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")
+            )
+            if not embedded and base not in reported:
+                checker.error(f"font {family} is not embedded", "fonts")
+                reported.add(base)
+            if not family.startswith(SHIPPED_FONT_PREFIX) and family not in reported:
+                checker.warning(
+                    f"text on page {number} is set in {family}, a font the project does not "
+                    "ship (a character the shipped fonts lack?)",
+                    "fonts",
+                )
+                reported.add(family)
+        if _shows_notdef(page, fonts):
+            checker.error(f"page {number} shows a missing glyph (a box)", "fonts")
+
+
+def _shows_notdef(page: pikepdf.Page, fonts: pikepdf.Dictionary) -> bool:
+    """Does any two-byte (CID) string on the page use glyph 0, the missing-glyph box?"""
+    composite = {str(n) for n, f in fonts.items() if f.get("/Subtype") == "/Type0"}
+    current = None
+    for operands, operator in pikepdf.parse_content_stream(page):
+        op = str(operator)
+        if op == "Tf":
+            current = str(operands[0])
+        elif current in composite and op in ("Tj", "TJ", "'", '"'):
+            items = operands[0] if op == "TJ" else [operands[-1]]
+            for item in items:
+                if isinstance(item, pikepdf.String):
+                    raw = bytes(item)
+                    if any(raw[i : i + 2] == b"\x00\x00" for i in range(0, len(raw) - 1, 2)):
+                        return True
+    return False
+
+
+def _images(checker: _Checker, pdf: pikepdf.Pdf, min_ppi: int) -> None:
+    for number, page in enumerate(pdf.pages, 1):
+        xobjects = page.obj.get("/Resources", {}).get("/XObject", {})
+        images = {
+            str(name): x for name, x in xobjects.items() if x.get("/Subtype") == "/Image"
+        }
+        if not images:
+            continue
+        matrix = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+        stack = []
+        for operands, operator in pikepdf.parse_content_stream(page):
+            op = str(operator)
+            if op == "q":
+                stack.append(matrix)
+            elif op == "Q" and stack:
+                matrix = stack.pop()
+            elif op == "cm":
+                matrix = _multiply([float(v) for v in operands], matrix)
+            elif op == "Do" and str(operands[0]) in images:
+                image = images[str(operands[0])]
+                width_in = (matrix[0] ** 2 + matrix[1] ** 2) ** 0.5 / 72
+                height_in = (matrix[2] ** 2 + matrix[3] ** 2) ** 0.5 / 72
+                if not width_in or not height_in:
+                    continue
+                ppi = min(int(image.Width) / width_in, int(image.Height) / height_in)
+                if ppi < min_ppi:
+                    checker.warning(
+                        f"image on page {number} prints at {ppi:.0f} pixels per inch "
+                        f"(under {min_ppi}: it will look blurry)",
+                        "image-resolution",
+                    )
+
+
+def _multiply(a: list[float], b: list[float]) -> list[float]:
+    """PDF matrix product a x b (a applied first)."""
+    return [
+        a[0] * b[0] + a[1] * b[2],
+        a[0] * b[1] + a[1] * b[3],
+        a[2] * b[0] + a[3] * b[2],
+        a[2] * b[1] + a[3] * b[3],
+        a[4] * b[0] + a[5] * b[2] + b[4],
+        a[4] * b[1] + a[5] * b[3] + b[5],
+    ]
+
+
+def _links(checker: _Checker, reader: PdfReader) -> None:
+    count = len(reader.pages)
+    for number, page in enumerate(reader.pages, 1):
+        for annotation in page.get("/Annots", []) or []:
+            annotation = annotation.get_object()
+            if annotation.get("/Subtype") != "/Link":
+                continue
+            if "/Dest" in annotation:
+                dest = annotation["/Dest"]
+                target = dest[0].get_object() if hasattr(dest, "__getitem__") else None
+                try:
+                    index = reader.get_page_number(target) if target is not None else -1
+                except (AttributeError, ValueError):
+                    index = -1
+                if not 0 <= index < count:
+                    checker.error(f"a link on page {number} points at no page", "links")
+            action = annotation.get("/A")
+            if action is not None and action.get("/S") == "/URI":
+                uri = str(action.get("/URI", ""))
+                parts = urlsplit(uri)
+                ok = (parts.scheme in ("http", "https") and "." in parts.netloc) or (
+                    parts.scheme == "mailto" and "@" in parts.path
+                )
+                if not ok or " " in uri:
+                    checker.error(f"link on page {number} has a broken address '{uri}'",
+                                  "links")
+
+
+def _metadata(
+    checker: _Checker,
+    reader: PdfReader,
+    pages: list[Page],
+    labels: list[str],
+    config: Config,
+    today: date,
+) -> None:
+    from pipeline.templates import long_date
+
+    info = reader.metadata or {}
+    for key, name in (("/Title", "title"), ("/Author", "author")):
+        if not str(info.get(key, "")).strip():
+            checker.error(f"the PDF has no {name}", "metadata")
+    if not str(reader.trailer["/Root"].get("/Lang", "")).strip():
+        checker.error("the PDF has no language (/Lang)", "metadata")
+    front = [p.text for p, label in zip(pages, labels, strict=True) if not label.isdigit()]
+    wanted = f"Last reviewed: {long_date(config.last_reviewed, config.language)}"
+    if not any(wanted in " ".join(t.split()) for t in front):
+        checker.error(f"the copyright page does not say '{wanted}' (booklet.toml's date)",
+                      "metadata")
+    months = (today.year - config.last_reviewed.year) * 12 + today.month - (
+        config.last_reviewed.month
+    )
+    if months > config.checks.review_max_months:
+        checker.warning(
+            f"the guide was last reviewed {months} months ago "
+            f"(more than {config.checks.review_max_months}): time to check it again",
+            "metadata",
+        )

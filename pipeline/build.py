@@ -25,6 +25,8 @@ from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
 
+from pypdf import PdfReader
+
 from pipeline.assemble import Metadata, assemble
 from pipeline.check import preflight
 from pipeline.config import load_config
@@ -73,12 +75,7 @@ def build(
     with watch.stage("convert"):
         converted = convert_book(chapters, root)
     with watch.stage("lint"):
-        findings: list[Finding] = []
-        grades = {}
-        for item in converted:
-            found, grades[str(item.chapter.path.relative_to(root))] = lint_chapter(item, config)
-            findings += found
-        findings = silenced(findings, root)
+        findings, grades = lint_book(converted, config)
     with watch.stage("fonts"):
         fonts = trimmed_faces(
             config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
@@ -185,6 +182,47 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
+def inputs_newer_than(output: Path, root: Path) -> bool:
+    """Has any source (config, chapters, styles, images) changed since `output` was written?"""
+    if not output.is_file():
+        return True
+    built = output.stat().st_mtime
+    candidates = [root / "booklet.toml"]
+    for folder in ("chapters", "styles", "images"):
+        if (root / folder).is_dir():
+            candidates += [p for p in (root / folder).rglob("*") if p.is_file()]
+    return any(p.stat().st_mtime > built for p in candidates if p.exists())
+
+
+def check_existing(
+    root: Path, output: Path, strict: bool = False, today: date | None = None
+) -> BuildReport:
+    """Lint the sources and preflight an up-to-date PDF without building it again."""
+    root = root.resolve()
+    started = time.perf_counter()
+    config = load_config(root)
+    converted = convert_book(load_chapters(config), root)
+    findings, grades = lint_book(converted, config)
+    findings += preflight(
+        output, config, contents(converted, None), _shown(output, root), today or date.today()
+    )
+    if strict:
+        findings = as_errors(findings)
+    rejected = any(f.severity == "error" for f in findings)
+    report = BuildReport(
+        output=output,
+        pages=len(PdfReader(output).pages),
+        chapters=len(converted),
+        bytes=output.stat().st_size,
+        seconds={"total": time.perf_counter() - started},
+        findings=tuple(sorted(findings, key=Finding.sort_key)),
+        grades=grades,
+        rejected=rejected,
+    )
+    write_check_json(report, output.parent / "check.json", root)
+    return report
+
+
 def build_single_pass(root: Path) -> tuple[bytes, int]:
     """The same book typeset as one HTML document in one WeasyPrint pass: the peer.
 
@@ -198,6 +236,18 @@ def build_single_pass(root: Path) -> tuple[bytes, int]:
     toc = contents(converted, None)
     part = typeset(templates.single_pass(converted, toc), root, whole_fonts=False)
     return part.pdf, part.page_count
+
+
+def lint_book(
+    converted: list[ConvertedChapter], config: Config
+) -> tuple[list[Finding], dict[str, float]]:
+    """Lint findings (after booklet-ignore comments) and grade levels for every chapter."""
+    findings: list[Finding] = []
+    grades = {}
+    for item in converted:
+        found, grades[str(item.chapter.path.relative_to(config.root))] = lint_chapter(item, config)
+        findings += found
+    return silenced(findings, config.root), grades
 
 
 def contents(converted: list[ConvertedChapter], page_map: PageMap | None) -> list[TocEntry]:

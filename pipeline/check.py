@@ -58,9 +58,9 @@ def preflight(
     _outline(checker, reader, labels, numbers, expected)
     _blank_pages(checker, reader, pages, labels, numbers, expected)
     with pikepdf.open(pdf_path) as pdf:
-        _fonts(checker, pdf)
-        _images(checker, pdf, config.checks.min_image_ppi)
-    _links(checker, reader)
+        _fonts(checker, pdf, labels)
+        _images(checker, pdf, labels, config.checks.min_image_ppi)
+    _links(checker, reader, labels)
     _metadata(checker, reader, pages, labels, config, today)
     return checker.findings
 
@@ -228,9 +228,9 @@ def _has_images(page: object) -> bool:
     return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.values())
 
 
-def _fonts(checker: _Checker, pdf: pikepdf.Pdf) -> None:
+def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
     reported: set[str] = set()
-    for number, page in enumerate(pdf.pages, 1):
+    for page, number in zip(pdf.pages, labels, strict=True):
         fonts = page.obj.get("/Resources", {}).get("/Font", {})
         for font in fonts.values():
             base = str(font.get("/BaseFont", "?"))
@@ -273,8 +273,8 @@ def _shows_notdef(page: pikepdf.Page, fonts: pikepdf.Dictionary) -> bool:
     return False
 
 
-def _images(checker: _Checker, pdf: pikepdf.Pdf, min_ppi: int) -> None:
-    for number, page in enumerate(pdf.pages, 1):
+def _images(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str], min_ppi: int) -> None:
+    for page, number in zip(pdf.pages, labels, strict=True):
         xobjects = page.obj.get("/Resources", {}).get("/XObject", {})
         images = {
             str(name): x for name, x in xobjects.items() if x.get("/Subtype") == "/Image"
@@ -318,9 +318,9 @@ def _multiply(a: list[float], b: list[float]) -> list[float]:
     ]
 
 
-def _links(checker: _Checker, reader: PdfReader) -> None:
+def _links(checker: _Checker, reader: PdfReader, labels: list[str]) -> None:
     count = len(reader.pages)
-    for number, page in enumerate(reader.pages, 1):
+    for page, number in zip(reader.pages, labels, strict=True):
         for annotation in page.get("/Annots", []) or []:
             annotation = annotation.get_object()
             if annotation.get("/Subtype") != "/Link":

@@ -1,4 +1,10 @@
-"""Command line: `booklet build`. Author mistakes print as path:line: message, exit 1."""
+"""The `booklet` command: build, check, lint, import.
+
+Author mistakes that stop a build print as `path:line: message` and exit 1.
+Lint and preflight findings print as `path:line:col: severity: message [check]`,
+sorted, then a one-line summary; any error (or, with --strict, any warning)
+exits 1.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +14,20 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.model import BookletError
+from pipeline.model import BookletError, BuildReport, Finding
+
+log = logging.getLogger("booklet")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="booklet", description=__doc__)
-    parser.add_argument(
-        "-C", "--project", type=Path, default=Path.cwd(),
-        help="the project folder (with booklet.toml); default: the current folder",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only problems")
-    commands = parser.add_subparsers(dest="command", required=True)
-    build_parser = commands.add_parser("build", help="build output/guide.pdf")
-    build_parser.add_argument("-o", "--output", type=Path, help="where to write the PDF")
-    build_parser.add_argument(
-        "-j", "--jobs", type=int, help="parallel typesetting processes (default: all cores)"
-    )
+    parser = _parser()
     args = parser.parse_args(argv)
-    log = logging.getLogger("booklet")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
-        if args.command == "build":
-            return _build(args)
+        return _COMMANDS[args.command](args)
     except BookletError as err:
         for problem in sorted(err.problems, key=lambda p: (p.path, p.line or 0)):
             print(problem, file=sys.stderr)
@@ -42,29 +37,140 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 2
+    finally:
+        log.removeHandler(handler)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="booklet", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "-C", "--project", type=Path, default=Path.cwd(),
+        help="the project folder (with booklet.toml); default: the current folder",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build output/guide.pdf, then check it")
+    build.add_argument("-o", "--output", type=Path, help="where to write the PDF")
+    build.add_argument(
+        "-j", "--jobs", type=int, help="parallel typesetting processes (default: all cores)"
+    )
+    build.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    check = commands.add_parser(
+        "check", help="lint, build if anything changed, preflight the PDF, report"
+    )
+    check.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
+    check.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    lint = commands.add_parser("lint", help="check the Markdown sources only (fast)")
+    lint.add_argument("paths", nargs="*", type=Path, help="chapter files (default: all)")
+    lint.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    importer = commands.add_parser("import", help="turn pasted text into a clean chapter")
+    importer.add_argument("file", type=Path, help="a text, Markdown or HTML file")
+    importer.add_argument("--to", type=Path, help="the chapter to write (chapters/NN-slug.md)")
+    importer.add_argument("--force", action="store_true", help="overwrite an existing chapter")
+    return parser
+
+
+def _epoch() -> int | None:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and not epoch.strip().isdigit():
+        raise BookletError.at("SOURCE_DATE_EPOCH", None, f"must be whole seconds, not '{epoch}'")
+    return int(epoch) if epoch else None
 
 
 def _build(args: argparse.Namespace) -> int:
     from pipeline.build import build
 
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is not None and not epoch.strip().isdigit():
-        raise BookletError.at("SOURCE_DATE_EPOCH", None, f"must be whole seconds, not '{epoch}'")
     report = build(
         args.project,
         output=args.output.resolve() if args.output else None,
         jobs=args.jobs,
-        source_date_epoch=int(epoch) if epoch else None,
+        source_date_epoch=_epoch(),
+        strict=args.strict,
     )
-    log = logging.getLogger("booklet")
+    return _report(report, args.project)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pipeline.build import build, check_existing, inputs_newer_than
+
+    root = args.project.resolve()
+    output = root / "output" / "guide.pdf"
+    if inputs_newer_than(output, root):
+        report = build(root, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict)
+    else:
+        log.info("output/guide.pdf is up to date: checking it without building")
+        report = check_existing(root, output, strict=args.strict)
+    return _report(report, root)
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.lint import as_errors, lint
+
+    root = args.project.resolve()
+    paths = [p if p.is_absolute() else Path.cwd() / p for p in args.paths] or None
+    result = lint(load_config(root), paths)
+    findings = as_errors(result.findings) if args.strict else result.findings
+    _print_findings(findings)
+    errors = sum(1 for f in findings if f.severity == "error")
+    grades = ", ".join(f"{Path(p).stem} {g:.1f}" for p, g in result.grades.items())
+    print(
+        f"lint: {_count(errors, 'error')}, {_count(len(findings) - errors, 'warning')} "
+        f"in {len(result.grades) or len(paths or [])} chapters"
+        + (f"; reading grade: {grades}" if grades else ""),
+        file=sys.stderr,
+    )
+    return 1 if errors else 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pipeline.importer import import_file
+
+    root = args.project.resolve()
+    result = import_file(args.file, root, args.to, force=args.force)
+    print(f"{result.summary()}", file=sys.stderr)
+    return 0
+
+
+def _report(report: BuildReport, root: Path) -> int:
+    _print_findings(list(report.findings))
+    shown = _shown(report.output, root)
     stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
-    try:
-        shown = report.output.relative_to(Path.cwd())
-    except ValueError:
-        shown = report.output
-    log.info(
-        "%s: %d pages, %d chapters, %d KB (%s)",
-        shown, report.pages, report.chapters, report.bytes // 1024, stages,
+    counts = f"{_count(report.errors, 'error')}, {_count(report.warnings, 'warning')}"
+    if report.rejected:
+        print(
+            f"booklet: {counts}: the PDF was not accepted. It is kept for inspection at "
+            f"{shown}; output/guide.pdf still holds the last good build.",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"booklet: {counts}; {shown}: {report.pages} pages, {report.chapters} chapters, "
+        f"{report.bytes // 1024} KB ({stages})",
+        file=sys.stderr,
     )
     return 0
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    for finding in sorted(findings, key=Finding.sort_key):
+        print(finding, file=sys.stderr)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+_COMMANDS = {"build": _build, "check": _check, "lint": _lint, "import": _import}

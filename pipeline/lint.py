@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from pipeline import mojibake
@@ -97,8 +98,15 @@ def _lint_file(path: Path, config: Config, result: LintResult) -> list[Finding]:
     try:
         chapter = read_chapter(path, slug_of(path), root)
     except BookletError as err:
-        findings = _mojibake(raw.decode("utf-8-sig"), rel)
+        text = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        findings = _mojibake(text, rel)
         findings.extend(Finding.of(p, check="front-matter") for p in err.problems)
+        parts = text.split("\n---\n", 1)
+        if text.startswith("---\n") and len(parts) == 2:
+            # Still check the body, as a chapter with no content-chapter duties.
+            first = parts[0].count("\n") + 3
+            stub = Chapter(slug_of(path), path, "", date.min, parts[1], first, kind="about")
+            findings += _structure(stub, parts[1].split("\n"), rel, config)
         return findings
     try:
         converted = convert(chapter, root)

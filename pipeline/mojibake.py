@@ -141,26 +141,29 @@ def _repair_run(text: str, code_page: str) -> tuple[str, int] | None:
 
 def find(line: str) -> list[Damage]:
     """Every garbled place in one line of text."""
-    found: list[Damage] = []
-    taken: list[tuple[int, int]] = []
+    candidates: list[Damage] = []
     for code_page in CODE_PAGES:
-        matches = list(_pattern(code_page).finditer(line))
         # The line's own text, with every candidate run of this code page taken out.
         rest = _pattern(code_page).sub(" ", line)
-        for match in matches:
-            start, end = match.span()
-            if any(start < e and s < end for s, e in taken):
-                continue
+        for match in _pattern(code_page).finditer(line):
             run = match.group()
             if _looks_like_real_text(run, rest):
                 continue
             repaired = _repair_run(run, code_page)
-            if repaired is None:
-                continue
-            text, rounds = repaired
-            found.append(Damage(start + 1, end + 1, run, text, code_page, rounds))
-            taken.append((start, end))
-    return sorted(found, key=lambda d: d.start)
+            if repaired is not None:
+                start, end = match.span()
+                text, rounds = repaired
+                candidates.append(Damage(start + 1, end + 1, run, text, code_page, rounds))
+    # Where code pages disagree, the longest reading wins: a run that decodes whole
+    # through one code page beats a piece of it that happens to decode through another.
+    chosen: list[Damage] = []
+    def preference(damage: Damage) -> tuple[int, int]:
+        return damage.start - damage.end, CODE_PAGES.index(damage.code_page)
+
+    for damage in sorted(candidates, key=preference):
+        if all(damage.end <= c.start or c.end <= damage.start for c in chosen):
+            chosen.append(damage)
+    return sorted(chosen, key=lambda d: d.start)
 
 
 def repair(text: str) -> tuple[str, int]:

@@ -123,9 +123,13 @@ def _typographic(text: str) -> int:
 
 
 def html_to_markdown(text: str) -> str:
-    from markdownify import markdownify
+    from bs4 import BeautifulSoup
+    from markdownify import MarkdownConverter
 
-    return str(markdownify(text, heading_style="ATX", bullets="-", strip=["script", "style"]))
+    soup = BeautifulSoup(text, "html.parser")
+    for element in soup(["script", "style", "iframe", "object", "embed", "noscript"]):
+        element.decompose()  # their content is not text for a reader
+    return str(MarkdownConverter(heading_style="ATX", bullets="-").convert_soup(soup))
 
 
 def split_title(text: str, source: Path) -> tuple[str, str]:

@@ -226,6 +226,7 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf) -> None:
         font = TTFont(io.BytesIO(stream.read_bytes()), recalcTimestamp=False)
         options = subset.Options()
         options.retain_gids = True
+        options.ignore_missing_glyphs = True  # ids past the end stand for missing glyphs
         options.hinting = False
         options.notdef_outline = True
         options.layout_features = []

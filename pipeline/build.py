@@ -124,8 +124,11 @@ def build(
     with watch.stage("preflight"):
         temporary = write_temporary(output, pdf)
         try:
+            # What should be in the book comes from the sources, not from the
+            # contents that were printed: preflight checks one against the other.
+            expected = contents(converted, None)
             findings += preflight(
-                temporary, config, toc, _shown(output, root), today or date.today()
+                temporary, config, expected, _shown(output, root), today or date.today()
             )
             if strict:
                 findings = as_errors(findings)

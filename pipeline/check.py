@@ -21,6 +21,7 @@ pages where the headings are really printed, and so on. Checks:
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from datetime import date
@@ -256,21 +257,40 @@ def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
 
 
 def _shows_notdef(page: pikepdf.Page, fonts: pikepdf.Dictionary) -> bool:
-    """Does any two-byte (CID) string on the page use glyph 0, the missing-glyph box?"""
-    composite = {str(n) for n, f in fonts.items() if f.get("/Subtype") == "/Type0"}
+    """Does the page show a glyph its font lacks (glyph 0, or an id past the font's end)?"""
+    sizes = {}
+    for name, font in fonts.items():
+        if font.get("/Subtype") == "/Type0":
+            sizes[str(name)] = _glyph_count(font)
     current = None
     for operands, operator in pikepdf.parse_content_stream(page):
         op = str(operator)
         if op == "Tf":
             current = str(operands[0])
-        elif current in composite and op in ("Tj", "TJ", "'", '"'):
+        elif current in sizes and op in ("Tj", "TJ", "'", '"'):
             items = operands[0] if op == "TJ" else [operands[-1]]
             for item in items:
                 if isinstance(item, pikepdf.String):
                     raw = bytes(item)
-                    if any(raw[i : i + 2] == b"\x00\x00" for i in range(0, len(raw) - 1, 2)):
-                        return True
+                    for i in range(0, len(raw) - 1, 2):
+                        glyph = int.from_bytes(raw[i : i + 2], "big")
+                        if glyph == 0 or glyph >= sizes[current]:
+                            return True
     return False
+
+
+def _glyph_count(font: pikepdf.Dictionary) -> int:
+    """How many glyphs the embedded font program has (65536 if it cannot be read)."""
+    from fontTools.ttLib import TTFont
+
+    descriptor = font.DescendantFonts[0].get("/FontDescriptor")
+    stream = descriptor.get("/FontFile2") if descriptor is not None else None
+    if stream is None:
+        return 65536
+    try:
+        return int(TTFont(io.BytesIO(stream.read_bytes()), lazy=True)["maxp"].numGlyphs)
+    except Exception:  # a font we cannot parse: do not guess
+        return 65536
 
 
 def _images(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str], min_ppi: int) -> None:

@@ -1,0 +1,169 @@
+"""Preflight catches books that are wrong on purpose, each under the right check name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import TODAY, Built, build_book
+from pypdf import PdfReader, PdfWriter
+
+from pipeline import build as build_module
+from pipeline.build import build, contents
+from pipeline.check import preflight
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.model import TocEntry
+
+Project = Callable[[str | None], Path]
+
+
+def run_preflight(pdf: Path, root: Path, **options: object) -> list[tuple[str, str]]:
+    from pipeline.convert import convert_book
+    from pipeline.sources import load_chapters
+
+    config = load_config(root)
+    expected = contents(convert_book(load_chapters(config), root), None)
+    found = preflight(pdf, config, expected, "output/guide.pdf", TODAY, **options)  # type: ignore[arg-type]
+    return [(f.check, f.severity) for f in found]
+
+
+def test_a_good_book_passes(basic: Built) -> None:
+    assert basic.report.errors == 0
+    assert not basic.report.rejected
+    # The fixture's diagram is 600 px wide printed about 6 inches wide: blurry.
+    assert run_preflight(basic.pdf, basic.root) == [("image-resolution", "warning")]
+
+
+def skew_contents(monkeypatch: pytest.MonkeyPatch, change: Callable[[list[TocEntry]], None]
+                  ) -> None:
+    """Make the build print wrong contents (the checker still knows what is right)."""
+    real = build_module.contents
+
+    def wrong(converted: object, page_map: object) -> list[TocEntry]:
+        entries = real(converted, page_map)  # type: ignore[arg-type]
+        if page_map is not None:
+            change(entries)
+        return entries
+
+    monkeypatch.setattr(build_module, "contents", wrong)
+
+
+def test_contents_number_off_by_one(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    def off_by_one(entries: list[TocEntry]) -> None:
+        index = next(i for i, e in enumerate(entries) if e.title == "Long section")
+        entries[index] = replace(entries[index], label=str(int(entries[index].label) + 1))
+
+    skew_contents(monkeypatch, off_by_one)
+    root = project("basic")
+    report = build(root, source_date_epoch=1, today=TODAY)
+    assert report.rejected
+    messages = [f.message for f in report.findings if f.check == "contents"]
+    assert messages == ["contents say 'Long section' is on page 3, but it is printed on page 2"]
+    assert report.output == root / "output" / "rejected" / "guide.pdf"
+    assert not (root / "output" / "guide.pdf").exists()
+
+
+def test_missing_section(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    skew_contents(monkeypatch, lambda entries: entries.pop(2))
+    root = project("basic")
+    report = build(root, source_date_epoch=1, today=TODAY)
+    assert report.rejected
+    errors = [(f.check, f.message) for f in report.findings if f.severity == "error"]
+    assert ("contents", "'Table section' is missing from the contents") in errors
+    assert ("outline", "'Table section' is missing from the PDF outline") in errors
+
+
+def test_missing_glyph(project: Project) -> None:
+    root = project("basic")
+    chapter = root / "chapters" / "02-beta.md"
+    text = chapter.read_text(encoding="utf-8")
+    text = text.replace("## Short section", "## Short section\n\nA \ue000 private-use character.")
+    chapter.write_text(text, encoding="utf-8")
+    report = build(root, source_date_epoch=1, today=TODAY)
+    assert report.rejected
+    assert [f.message for f in report.findings if f.check == "fonts" and f.severity == "error"] == [
+        "page 5 shows a missing glyph (a box)"
+    ]
+
+
+def insert_blank(source: Path, target: Path, index: int) -> None:
+    writer = PdfWriter(clone_from=source)
+    box = writer.pages[0].mediabox
+    writer.insert_blank_page(float(box.width), float(box.height), index)
+    with target.open("wb") as stream:
+        writer.write(stream)
+
+
+def test_blank_page_in_the_middle(basic: Built, tmp_path: Path) -> None:
+    damaged = tmp_path / "blank.pdf"
+    insert_blank(basic.pdf, damaged, 6)
+    assert ("blank-page", "error") in run_preflight(damaged, basic.root)
+
+
+def test_folded_booklet_needs_a_multiple_of_four(basic: Built, tmp_path: Path) -> None:
+    assert len(PdfReader(basic.pdf).pages) == 12
+    assert ("page-count", "error") not in run_preflight(basic.pdf, basic.root, fold=True)
+    damaged = tmp_path / "thirteen.pdf"
+    insert_blank(basic.pdf, damaged, 12)  # a 13th page at the end
+    assert ("page-count", "error") in run_preflight(damaged, basic.root, fold=True)
+
+
+def test_page_range_from_config(basic: Built, tmp_path: Path) -> None:
+    config = basic.root / "booklet.toml"
+    original = config.read_text(encoding="utf-8")
+    try:
+        config.write_text(original + "\n[check]\npages_max = 10\n", encoding="utf-8")
+        assert ("page-count", "error") in run_preflight(basic.pdf, basic.root)
+    finally:
+        config.write_text(original, encoding="utf-8")
+
+
+def test_old_review_date_is_a_warning(basic: Built) -> None:
+    from pipeline.convert import convert_book
+    from pipeline.sources import load_chapters
+
+    config = load_config(basic.root)
+    expected = contents(convert_book(load_chapters(config), basic.root), None)
+    found = preflight(basic.pdf, config, expected, "output/guide.pdf", date(2028, 1, 1))
+    assert [f.message for f in found if f.check == "metadata"] == [
+        "the guide was last reviewed 15 months ago (more than 12): time to check it again"
+    ]
+
+
+def test_rejected_build_keeps_the_last_good_pdf(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project("basic")
+    good = build_book(root)
+    before = good.pdf.read_bytes()
+    chapter = root / "chapters" / "02-beta.md"
+    chapter.write_text(
+        chapter.read_text(encoding="utf-8") + "\nGarbled: It\u00e2\u20ac\u2122s here.\n",
+        encoding="utf-8",
+    )
+    assert main(["-C", str(root), "check"]) == 1
+    err = capsys.readouterr().err
+    lines = chapter.read_text(encoding="utf-8").splitlines()
+    line = lines.index("Garbled: It\u00e2\u20ac\u2122s here.")
+    assert f"chapters/02-beta.md:{line + 1}:12: error: garbled text" in err
+    assert "kept for inspection at output/rejected/guide.pdf" in err
+    assert "output/guide.pdf still holds the last good build" in err
+    assert (root / "output" / "guide.pdf").read_bytes() == before
+    assert (root / "output" / "rejected" / "guide.pdf").is_file()
+
+
+def test_check_without_changes_does_not_build(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project("basic")
+    built = build_book(root)
+    stamp = built.pdf.stat().st_mtime_ns
+    assert main(["-C", str(root), "check"]) == 0
+    err = capsys.readouterr().err
+    assert "up to date: checking it without building" in err
+    assert built.pdf.stat().st_mtime_ns == stamp
+    assert main(["-C", str(root), "check", "--strict"]) == 1  # the fixture has warnings

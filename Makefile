@@ -6,10 +6,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: booklet test lint clean distclean
+.PHONY: booklet check lint-sources test lint clean distclean
 
 booklet: $(STAMP)
 	$(BIN)/booklet build
+
+# Lint the sources, build if anything changed, preflight the PDF.
+check: $(STAMP)
+	$(BIN)/booklet check
+
+# Source checks only (fast): `make lint-sources FILES=chapters/03-x.md`
+lint-sources: $(STAMP)
+	$(BIN)/booklet lint $(FILES)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

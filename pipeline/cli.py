@@ -139,6 +139,9 @@ def _import(args: argparse.Namespace) -> int:
 
 def _report(report: BuildReport, root: Path) -> int:
     _print_findings(list(report.findings))
+    if report.grades:
+        grades = ", ".join(f"{Path(p).stem} {g:.1f}" for p, g in report.grades.items())
+        print(f"reading grade level: {grades}", file=sys.stderr)
     shown = _shown(report.output, root)
     stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
     counts = f"{_count(report.errors, 'error')}, {_count(report.warnings, 'warning')}"

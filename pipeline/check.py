@@ -88,25 +88,43 @@ def _page_count(checker: _Checker, count: int, config: Config, fold: bool) -> No
 
 
 def contents_entries(pages: list[Page]) -> list[tuple[str, str, int]]:
-    """(title, printed number, page index) of each line of the contents pages."""
+    """(title, printed number, page index) of each entry of the contents pages.
+
+    A long title wraps: lines without the dot leader belong to the next entry.
+    """
     entries = []
+    pending = ""
     for index, page in enumerate(pages):
         if not page.lines or page.lines[0].text != "Contents":
             continue
         for line in page.body[1:]:
-            match = TOC_LINE.match(line.text)
+            text = f"{pending} {line.text}".strip()
+            match = TOC_LINE.match(text)
             if match and " . ." in line.text:
                 entries.append((match.group("title").strip(), match.group("page"), index))
+                pending = ""
+            else:
+                pending = text
     return entries
 
 
 def heading_pages(pages: list[Page], title: str, start: int) -> list[int]:
-    """Pages (from `start` on) where `title` is printed as a bold line of the body."""
-    return [
-        index
-        for index in range(start, len(pages))
-        if any(line.text == title and line.bold for line in pages[index].body)
-    ]
+    """Pages (from `start` on) where `title` is printed in bold in the body (up to 3 lines)."""
+    found = []
+    for index in range(start, len(pages)):
+        body = pages[index].body
+        for first, line in enumerate(body):
+            if not line.bold or not title.startswith(line.text):
+                continue
+            text = line.text
+            for following in body[first + 1 : first + 3]:
+                if text == title or not following.bold or following.size != line.size:
+                    break
+                text += " " + following.text
+            if text == title:
+                found.append(index)
+                break
+    return found
 
 
 def _contents(

@@ -17,6 +17,7 @@ from pipeline.check import preflight
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.model import TocEntry
+from pipeline.pdftext import Page
 
 Project = Callable[[str | None], Path]
 
@@ -167,3 +168,28 @@ def test_check_without_changes_does_not_build(
     assert "up to date: checking it without building" in err
     assert built.pdf.stat().st_mtime_ns == stamp
     assert main(["-C", str(root), "check", "--strict"]) == 1  # the fixture has warnings
+
+
+def test_a_heading_that_wraps_is_still_found(project: Project) -> None:
+    root = project("basic")
+    chapter = root / "chapters" / "02-beta.md"
+    long_title = (
+        "Beta chapter with a title so long that it has to wrap onto a second line, "
+        "in the contents as well as on its own first page"
+    )
+    chapter.write_text(
+        chapter.read_text(encoding="utf-8").replace("title: Beta chapter", f"title: {long_title}"),
+        encoding="utf-8",
+    )
+    report = build(root, source_date_epoch=1, today=TODAY)
+    page = next(p for p in build_book_pages(report.output) if long_title.split()[-1] in p.text)
+    assert [line.text for line in page.lines if line.bold][:2] != [long_title]  # it did wrap
+    assert not [f for f in report.findings if f.check in ("contents", "outline")]
+    contents_page = next(p for p in build_book_pages(report.output) if p.text.startswith("Contents"))
+    assert not any(long_title in line.text for line in contents_page.lines)  # it wrapped there too
+
+
+def build_book_pages(pdf: Path) -> list[Page]:
+    from pipeline.pdftext import read_pages
+
+    return read_pages(pdf)

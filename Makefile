@@ -6,10 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: booklet check lint-sources test lint clean distclean
+.PHONY: booklet editions check lint-sources test lint clean distclean
 
 booklet: $(STAMP)
 	$(BIN)/booklet build
+
+# Every edition in booklet.toml, to output/editions/.
+editions: $(STAMP)
+	$(BIN)/booklet build --all-editions
 
 # Lint the sources, build if anything changed, preflight the PDF.
 check: $(STAMP)

@@ -21,9 +21,9 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.annotations import Link
-from pypdf.generic import Fit
+from pypdf.generic import Fit, RectangleObject
 
-from pipeline.model import BookletError, PageMap, RenderedPart, TocEntry
+from pipeline.model import PT_PER_MM, BookletError, PageMap, RenderedPart, TocEntry
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,13 @@ def assemble(
     outline: Sequence[TocEntry],
     metadata: Metadata,
     roman_pages: int,
+    bleed_mm: float = 0.0,
 ) -> bytes:
-    """Merge everything into one PDF; `roman_pages` leading pages get roman labels."""
+    """Merge everything into one PDF; `roman_pages` leading pages get roman labels.
+
+    With a bleed, each page's TrimBox is the page itself and its BleedBox lies
+    `bleed_mm` outside it (the media beyond holds the crop marks).
+    """
     writer = PdfWriter()
     width, height = _page_size(parts)
     readers = {name: PdfReader(io.BytesIO(part.pdf)) for name, part in parts.items()}
@@ -68,6 +73,8 @@ def assemble(
     if roman_pages < len(writer.pages):
         writer.set_page_label(roman_pages, len(writer.pages) - 1, style="/D", start=1)
     writer.page_mode = "/UseOutlines"
+    if bleed_mm:
+        _set_bleed_boxes(writer, bleed_mm)
     _deduplicate(writer)
 
     merged = io.BytesIO()
@@ -79,6 +86,14 @@ def _page_size(parts: Mapping[str, RenderedPart]) -> tuple[float, float]:
     first = next(iter(parts.values()))
     box = PdfReader(io.BytesIO(first.pdf)).pages[0].mediabox
     return float(box.width), float(box.height)
+
+
+def _set_bleed_boxes(writer: PdfWriter, bleed_mm: float) -> None:
+    bleed = bleed_mm * PT_PER_MM
+    for page in writer.pages:
+        trim = page.trimbox
+        x0, y0, x1, y1 = (float(v) for v in (trim.left, trim.bottom, trim.right, trim.top))
+        page.bleedbox = RectangleObject((x0 - bleed, y0 - bleed, x1 + bleed, y1 + bleed))
 
 
 def _overlay(writer: PdfWriter, page_map: PageMap, furniture: PdfReader) -> None:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import logging
 import os
@@ -31,9 +32,18 @@ from pipeline.assemble import Metadata, assemble
 from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
-from pipeline.fonts import shipped_faces, trimmed_faces
+from pipeline.fonts import FontFace, shipped_faces, trimmed_faces
+from pipeline.impose import impose, sheet_sides
 from pipeline.lint import as_errors, lint_chapter, silenced
-from pipeline.model import BuildReport, Config, ConvertedChapter, Finding, PageMap, TocEntry
+from pipeline.model import (
+    BuildReport,
+    Config,
+    ConvertedChapter,
+    Edition,
+    Finding,
+    PageMap,
+    TocEntry,
+)
 from pipeline.pagemap import PartSpec, plan_book
 from pipeline.sources import load_chapters
 from pipeline.templates import BACK, FRONT, Templates, collected_sources
@@ -55,20 +65,18 @@ class Stopwatch:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def build(
-    root: Path,
-    output: Path | None = None,
-    jobs: int | None = None,
-    source_date_epoch: int | None = None,
-    strict: bool = False,
-    today: date | None = None,
-) -> BuildReport:
-    """Build, lint and preflight the book. A book with errors goes to output/rejected/."""
-    root = root.resolve()
-    output = output or root / "output" / "guide.pdf"
-    watch = Stopwatch()
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Book:
+    """The sources, read, converted and linted once for every edition built from them."""
 
+    config: Config
+    converted: list[ConvertedChapter]
+    findings: list[Finding]
+    grades: dict[str, float]
+    fonts: tuple[FontFace, ...]
+
+
+def read_book(root: Path, watch: Stopwatch) -> Book:
     with watch.stage("read"):
         config = load_config(root)
         chapters = load_chapters(config)
@@ -80,7 +88,71 @@ def build(
         fonts = trimmed_faces(
             config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
         )
-    templates = Templates(config, fonts)
+    return Book(config, converted, findings, grades, fonts)
+
+
+def build(
+    root: Path,
+    output: Path | None = None,
+    jobs: int | None = None,
+    source_date_epoch: int | None = None,
+    strict: bool = False,
+    today: date | None = None,
+    edition: str | None = None,
+) -> BuildReport:
+    """Build, lint and preflight one edition (the default one unless named).
+
+    The default edition goes to output/guide.pdf, a named one to
+    output/editions/<name>.pdf. A book with errors goes to output/rejected/.
+    """
+    root = root.resolve()
+    watch = Stopwatch()
+    started = time.perf_counter()
+    book = read_book(root, watch)
+    chosen = book.config.edition_named(edition)
+    if output is None:
+        output = root / "output" / (f"editions/{chosen.name}.pdf" if edition else "guide.pdf")
+    return build_edition(book, chosen, output, watch, started, jobs, source_date_epoch,
+                         strict, today)
+
+
+def build_all_editions(
+    root: Path,
+    jobs: int | None = None,
+    source_date_epoch: int | None = None,
+    strict: bool = False,
+    today: date | None = None,
+) -> list[BuildReport]:
+    """Every edition in booklet.toml, each to output/editions/<name>.pdf."""
+    root = root.resolve()
+    watch = Stopwatch()
+    started = time.perf_counter()
+    book = read_book(root, watch)
+    reports = []
+    for edition in book.config.editions:
+        output = root / "output" / "editions" / f"{edition.name}.pdf"
+        reports.append(build_edition(book, edition, output, Stopwatch(dict(watch.seconds)),
+                                     started, jobs, source_date_epoch, strict, today))
+        started = time.perf_counter()
+        watch = Stopwatch()
+    return reports
+
+
+def build_edition(
+    book: Book,
+    edition: Edition,
+    output: Path,
+    watch: Stopwatch,
+    started: float,
+    jobs: int | None,
+    source_date_epoch: int | None,
+    strict: bool,
+    today: date | None,
+) -> BuildReport:
+    config, converted = book.config, book.converted
+    root = config.root
+    templates = Templates(config, book.fonts, edition.layout)
+    multiple = 4 if edition.impose else 2
 
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
@@ -94,17 +166,16 @@ def build(
     with watch.stage("front matter"):
         # Body labels do not depend on the front matter's length (the body starts
         # at 1), so a provisional plan gives the contents their true numbers.
-        provisional = plan_book(PartSpec(FRONT, 1, None), specs, back_spec, config.title)
+        provisional = plan_book(PartSpec(FRONT, 1, None), specs, back_spec, config.title, multiple)
         toc = contents(converted, provisional)
         front = typeset(templates.front(toc), root)
-        page_map = plan_book(PartSpec.of(front, None), specs, back_spec, config.title)
+        page_map = plan_book(PartSpec.of(front, None), specs, back_spec, config.title, multiple)
 
     with watch.stage("furniture"):
         furniture = typeset(templates.furniture(page_map), root)
 
     with watch.stage("assemble"):
         roman = page_map.placements[1].first_page if len(page_map.placements) > 1 else 0
-        created = created_at(config, source_date_epoch)
         pdf = assemble(
             page_map,
             {part.name: part for part in [front, *chapter_parts, back]},
@@ -116,28 +187,38 @@ def build(
                 subject=config.subject or config.subtitle,
                 keywords=config.keywords,
                 language=config.language,
-                created=created,
+                created=created_at(config, source_date_epoch),
             ),
             roman_pages=roman,
+            bleed_mm=edition.layout.bleed_mm,
         )
 
+    linear = output.with_name(f"{output.stem}-linear.pdf") if edition.impose else output
+    findings = list(book.findings)
     with watch.stage("preflight"):
-        temporary = write_temporary(output, pdf)
+        temporary = write_temporary(linear, pdf)
         try:
             # What should be in the book comes from the sources, not from the
             # contents that were printed: preflight checks one against the other.
             expected = contents(converted, None)
             findings += preflight(
-                temporary, config, expected, _shown(output, root), today or date.today()
+                temporary, config, expected, _shown(linear, root), today or date.today(),
+                fold=edition.impose, layout=edition.layout,
             )
             if strict:
                 findings = as_errors(findings)
             rejected = any(f.severity == "error" for f in findings)
-            final = output.parent / "rejected" / output.name if rejected else output
+            final = root / "output" / "rejected" / linear.name if rejected else linear
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temporary, final)
         finally:
             temporary.unlink(missing_ok=True)
+
+    extras: list[Path] = []
+    sheets = 0
+    if edition.impose and not rejected:
+        with watch.stage("impose"):
+            sheets, extras = _impose(pdf, edition, output, templates, root)
 
     sources = {c.chapter.slug: c.chapter.path for c in converted}
     for part in [front, *rendered, furniture]:
@@ -145,23 +226,51 @@ def build(
         for warning in part.warnings:
             log.warning("%s: warning: %s", where.relative_to(root), warning)
     report = BuildReport(
-        output=final,
+        output=final if rejected or not edition.impose else output,
         pages=len(page_map.pages),
         chapters=len(converted),
         bytes=len(pdf),
         seconds={**watch.seconds, "total": time.perf_counter() - started},
         findings=tuple(sorted(findings, key=Finding.sort_key)),
-        grades=grades,
+        grades=book.grades,
         rejected=rejected,
+        edition=edition.name,
+        padding=page_map.padding,
+        sheets=sheets,
+        extras=(final, *extras) if edition.impose and not rejected else (),
+        target=output,
     )
-    write_check_json(report, output.parent / "check.json", root)
+    name = "check.json" if output.name == "guide.pdf" else f"{output.stem}.check.json"
+    write_check_json(report, output.parent / name, root)
     return report
+
+
+def _impose(
+    linear_pdf: bytes, edition: Edition, output: Path, templates: Templates, root: Path
+) -> tuple[int, list[Path]]:
+    """Write the imposed print file and its how-to-print sheet; return sheets and paths."""
+    pages = len(PdfReader(io.BytesIO(linear_pdf)).pages)
+    sides = sheet_sides(pages, edition)
+    marks = None
+    if edition.fold_line or edition.order_marks:
+        marks = typeset(templates.sheet_marks(sides, edition), root).pdf
+    write_atomically(output, impose(linear_pdf, edition, marks))
+    sheets = len(sides) // 2
+    signatures = max(sheet.signature for sheet, _, _ in sides)
+    guide = output.with_name(f"{output.stem}-how-to-print.pdf")
+    instructions = typeset(templates.how_to_print(edition, sheets, signatures, pages), root)
+    write_atomically(guide, instructions.pdf)
+    return sheets, [guide]
 
 
 def write_check_json(report: BuildReport, path: Path, root: Path) -> None:
     """The same findings as the printed report, for machines."""
     data = {
+        "edition": report.edition,
         "pdf": _shown(report.output, root),
+        "files": [_shown(p, root) for p in report.extras],
+        "padding": report.padding,
+        "sheets": report.sheets,
         "rejected": report.rejected,
         "pages": report.pages,
         "errors": report.errors,
@@ -207,7 +316,8 @@ def check_existing(
     converted = convert_book(load_chapters(config), root)
     findings, grades = lint_book(converted, config)
     findings += preflight(
-        output, config, contents(converted, None), _shown(output, root), today or date.today()
+        output, config, contents(converted, None), _shown(output, root), today or date.today(),
+        layout=config.edition_named().layout,
     )
     if strict:
         findings = as_errors(findings)
@@ -221,6 +331,7 @@ def check_existing(
         findings=tuple(sorted(findings, key=Finding.sort_key)),
         grades=grades,
         rejected=rejected,
+        target=output,
     )
     write_check_json(report, output.parent / "check.json", root)
     return report

@@ -33,7 +33,7 @@ from pypdf import PdfReader
 from pypdf.generic import Destination
 
 from pipeline.fonts import FAMILY
-from pipeline.model import Config, Finding, TocEntry
+from pipeline.model import Config, Finding, Layout, TocEntry
 from pipeline.pdftext import Page, read_pages
 
 TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>\S*)$")
@@ -47,17 +47,22 @@ def preflight(
     shown_as: str,
     today: date,
     fold: bool = False,
+    layout: Layout | None = None,
 ) -> list[Finding]:
-    """Check the PDF at `pdf_path`; findings name it as `shown_as` (e.g. output/guide.pdf)."""
+    """Check the PDF at `pdf_path`; findings name it as `shown_as` (e.g. output/guide.pdf).
+
+    `layout` tells where the running heads and folios are (the page margins).
+    """
     reader = PdfReader(pdf_path)
-    pages = read_pages(pdf_path)
+    layout = layout or config.layout
+    pages = read_pages(pdf_path, layout.head_band_pt, layout.foot_band_pt)
     labels = reader.page_labels
     checker = _Checker(shown_as)
     _page_count(checker, len(pages), config, fold)
     contents = contents_entries(pages)
     numbers = _contents(checker, pages, labels, contents, expected)
     _outline(checker, reader, labels, numbers, expected)
-    _blank_pages(checker, reader, pages, labels, numbers, expected)
+    _blank_pages(checker, pages, labels, numbers, expected)
     with pikepdf.open(pdf_path) as pdf:
         _fonts(checker, pdf, labels)
         _images(checker, pdf, labels, config.checks.min_image_ppi)
@@ -94,10 +99,14 @@ def contents_entries(pages: list[Page]) -> list[tuple[str, str, int]]:
     """
     entries = []
     pending = ""
+    in_contents = False
     for index, page in enumerate(pages):
-        if not page.lines or page.lines[0].text != "Contents":
+        starts = bool(page.lines) and page.lines[0].text == "Contents"
+        goes_on = in_contents and any(" . ." in line.text for line in page.body)
+        in_contents = starts or goes_on
+        if not in_contents:
             continue
-        for line in page.body[1:]:
+        for line in page.body[1:] if starts else page.body:
             text = f"{pending} {line.text}".strip()
             match = TOC_LINE.match(text)
             if match and " . ." in line.text:
@@ -211,7 +220,6 @@ def _outline(
 
 def _blank_pages(
     checker: _Checker,
-    reader: PdfReader,
     pages: list[Page],
     labels: list[str],
     numbers: list[str | None],
@@ -224,12 +232,12 @@ def _blank_pages(
     }
     last = len(pages) - 1
     for index, page in enumerate(pages):
-        images = _has_images(reader.pages[index])
+        images = page.graphics > 0
         if not page.lines and not images:
-            allowed = index % 2 == 1 and (
-                index + 1 in chapter_starts or index + 1 == last
-                or (index < last and labels[index + 1] == "1")
-            )
+            before_back_cover = all(not p.lines for p in pages[index:last])
+            allowed = before_back_cover or (index % 2 == 1 and (
+                index + 1 in chapter_starts or (index < last and labels[index + 1] == "1")
+            ))
             if not allowed:
                 checker.error(
                     f"page {labels[index]} (page {index + 1} of the file) is blank",
@@ -239,12 +247,6 @@ def _blank_pages(
             checker.error(
                 f"page {labels[index]} has only a running head or folio on it", "blank-page"
             )
-
-
-def _has_images(page: object) -> bool:
-    resources = page.get("/Resources") or {}  # type: ignore[attr-defined]
-    xobjects = resources.get("/XObject") or {}
-    return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.values())
 
 
 def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:

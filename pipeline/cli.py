@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
         "-j", "--jobs", type=int, help="parallel typesetting processes (default: all cores)"
     )
     build.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    which = build.add_mutually_exclusive_group()
+    which.add_argument("--edition", help="build one edition to output/editions/NAME.pdf")
+    which.add_argument("--all-editions", action="store_true",
+                       help="build every edition in booklet.toml to output/editions/")
 
     check = commands.add_parser(
         "check", help="lint, build if anything changed, preflight the PDF, report"
@@ -83,14 +87,22 @@ def _epoch() -> int | None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from pipeline.build import build
+    from pipeline.build import build, build_all_editions
 
+    if args.all_editions:
+        if args.output:
+            raise BookletError.at("--output", None, "cannot be used with --all-editions")
+        reports = build_all_editions(
+            args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict
+        )
+        return max(_report(report, args.project) for report in reports)
     report = build(
         args.project,
         output=args.output.resolve() if args.output else None,
         jobs=args.jobs,
         source_date_epoch=_epoch(),
         strict=args.strict,
+        edition=args.edition,
     )
     return _report(report, args.project)
 
@@ -146,9 +158,10 @@ def _report(report: BuildReport, root: Path) -> int:
     stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
     counts = f"{_count(report.errors, 'error')}, {_count(report.warnings, 'warning')}"
     if report.rejected:
+        intended = _shown(report.target or report.output, root)
         print(
             f"booklet: {counts}: the PDF was not accepted. It is kept for inspection at "
-            f"{shown}; output/guide.pdf still holds the last good build.",
+            f"{shown}; {intended} still holds the last good build.",
             file=sys.stderr,
         )
         return 1
@@ -157,6 +170,14 @@ def _report(report: BuildReport, root: Path) -> int:
         f"{report.bytes // 1024} KB ({stages})",
         file=sys.stderr,
     )
+    if report.sheets:
+        files = ", ".join(_shown(p, root) for p in report.extras)
+        print(
+            f"booklet: {report.edition}: {report.sheets} sheets, imposed for folding "
+            f"({report.padding} blank page{'' if report.padding == 1 else 's'} added before "
+            f"the back cover); also wrote {files}",
+            file=sys.stderr,
+        )
     return 0
 
 

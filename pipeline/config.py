@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.model import BookletError, CheckSettings, Config, Layout, PageSize, Problem
+from pipeline.model import (
+    BookletError,
+    CheckSettings,
+    Config,
+    Edition,
+    Layout,
+    PageSize,
+    Problem,
+)
 
 CONFIG_NAME = "booklet.toml"
 
@@ -72,6 +80,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 REQUIRED_TABLES = ("book", "copies", "chapters")
+SLUG_MM = 9.0  # room beyond a print shop's bleed for the crop marks
+LAYOUT_NUMBERS = (
+    "margin_top_mm", "margin_bottom_mm", "margin_inside_mm", "margin_outside_mm",
+    "base_size_pt", "line_height",
+)
+EDITION_KEYS: dict[str, Key] = {
+    "page_size": Key(str, required=False, what=f"one of {', '.join(PAGE_SIZES)}"),
+    "paper": Key(str, required=False, what=f"one of {', '.join(PAGE_SIZES)}"),
+    **{name: Key(NUMBER, required=False, what="a number") for name in LAYOUT_NUMBERS},
+    "bleed_mm": Key(NUMBER, required=False, what="a number"),
+    "crop_marks": Key(bool, required=False),
+    "impose": Key(bool, required=False),
+    "signature_sheets": Key(int, required=False, what="a whole number"),
+    "signatures": Key(str, required=False, what="'stacked' or 'nested'"),
+    "creep_mm": Key(NUMBER, required=False, what="a number"),
+    "fold_line": Key(bool, required=False),
+    "order_marks": Key(bool, required=False),
+}
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 
 
@@ -156,18 +182,12 @@ def load_config(root: Path) -> Config:
     defaults = Layout(PAGE_SIZES["letter"])
     layout = Layout(
         page=PAGE_SIZES[size_name],
-        **{
-            name: float(layout_data.get(name, getattr(defaults, name)))
-            for name in (
-                "margin_top_mm",
-                "margin_bottom_mm",
-                "margin_inside_mm",
-                "margin_outside_mm",
-                "base_size_pt",
-                "line_height",
-            )
-        },
+        **{name: float(layout_data.get(name, getattr(defaults, name))) for name in LAYOUT_NUMBERS},
     )
+    problems += _check_layout(layout, lines, rel, "layout")
+    editions, default_edition = _editions(data.get("editions"), layout, lines, rel, problems)
+    if problems:
+        raise BookletError(problems)
     check_data = data.get("check", {})
     checks = CheckSettings(**{k: check_data[k] for k in SCHEMA["check"] if k in check_data})
     if checks.pages_min > checks.pages_max:
@@ -175,6 +195,8 @@ def load_config(root: Path) -> Config:
             rel, _key_line(lines, "check", "pages_min"), "pages_min is above pages_max"
         )
     return Config(
+        editions=editions,
+        default_edition=default_edition,
         checks=checks,
         root=root,
         path=path,
@@ -194,9 +216,137 @@ def load_config(root: Path) -> Config:
     )
 
 
+def _check_layout(layout: Layout, lines: list[str], rel: str, table: str) -> list[Problem]:
+    problems = []
+    page = layout.page
+    if not 6 <= layout.base_size_pt <= 36:
+        problems.append(Problem(rel, _key_line(lines, table, "base_size_pt"),
+                                f"base_size_pt {layout.base_size_pt:g} is outside 6-36 pt"))
+    if layout.margin_inside_mm + layout.margin_outside_mm >= page.width_mm * 0.8:
+        problems.append(Problem(rel, _table_line(lines, table),
+                                f"the {page.name} page ({page.width_mm:g} mm wide) is too narrow "
+                                "for its inside and outside margins", "make the margins smaller"))
+    if layout.margin_top_mm + layout.margin_bottom_mm >= page.height_mm * 0.8:
+        problems.append(Problem(rel, _table_line(lines, table),
+                                f"the {page.name} page ({page.height_mm:g} mm high) is too short "
+                                "for its top and bottom margins", "make the margins smaller"))
+    return problems
+
+
+def _editions(
+    data: object, base: Layout, lines: list[str], rel: str, problems: list[Problem]
+) -> tuple[tuple[Edition, ...], str]:
+    """[editions] default = NAME, and one [editions.NAME] table per edition."""
+    if data is None:
+        return (Edition("default", base),), "default"
+    if not isinstance(data, dict):
+        problems.append(Problem(rel, _key_line(lines, None, "editions"),
+                                "'editions' must be tables like [editions.letter]"))
+        return (Edition("default", base),), "default"
+    default = data.get("default")
+    editions = []
+    for name, options in data.items():
+        if name == "default":
+            continue
+        table = f"editions.{name}"
+        if not isinstance(options, dict):
+            problems.append(Problem(rel, _key_line(lines, "editions", name),
+                                    f"'{name}' must be a table [editions.{name}]"))
+            continue
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+            problems.append(Problem(rel, _table_line(lines, table),
+                                    f"edition name '{name}' must be lowercase letters, digits "
+                                    "and dashes (it names a file)"))
+        found = []
+        for key, value in options.items():
+            if key not in EDITION_KEYS:
+                found.append(Problem(rel, _key_line(lines, table, key),
+                                     f"unknown option '{key}' in [{table}]",
+                                     _did_you_mean(key, EDITION_KEYS)
+                                     or f"options: {', '.join(EDITION_KEYS)}"))
+            elif not _is_kind(value, EDITION_KEYS[key].kind):
+                what = EDITION_KEYS[key].what or _kind_name(EDITION_KEYS[key].kind)
+                found.append(Problem(rel, _key_line(lines, table, key),
+                                     f"'{table}.{key}' must be {what}, not {_describe(value)}"))
+        for key in ("page_size", "paper"):
+            if key in options and isinstance(options[key], str) and (
+                options[key].lower() not in PAGE_SIZES
+            ):
+                found.append(Problem(rel, _key_line(lines, table, key),
+                                     f"unknown {key} '{options[key]}' in [{table}]",
+                                     f"use one of: {', '.join(PAGE_SIZES)}"))
+        if found:
+            problems.extend(found)
+            continue
+        impose = bool(options.get("impose", False))
+        bleed = float(options.get("bleed_mm", 0))
+        if impose and bleed:
+            problems.append(Problem(rel, _key_line(lines, table, "bleed_mm"),
+                                    f"[{table}] is imposed for home printing and cannot have a "
+                                    "bleed", "remove bleed_mm, or set impose = false"))
+        if bleed < 0 or float(options.get("creep_mm", 0)) < 0:
+            problems.append(Problem(rel, _table_line(lines, table),
+                                    "bleed_mm and creep_mm cannot be negative"))
+        layout = replace(
+            base,
+            page=PAGE_SIZES[str(options.get("page_size", base.page.name)).lower()],
+            bleed_mm=bleed,
+            crop_marks=bool(options.get("crop_marks", False)),
+            slug_mm=SLUG_MM if bleed else 0.0,
+            **{k: float(options[k]) for k in LAYOUT_NUMBERS if k in options},
+        )
+        problems.extend(_check_layout(layout, lines, rel, table))
+        paper = None
+        if impose:
+            paper_name = str(options.get("paper", "")).lower()
+            if not paper_name:
+                problems.append(Problem(rel, _table_line(lines, table),
+                                        f"[{table}] is imposed but names no paper",
+                                        'add paper = "letter" or paper = "a4"'))
+                continue
+            paper = PAGE_SIZES[paper_name]
+            # Two pages side by side on the sheet turned landscape.
+            if (2 * layout.page.width_mm > paper.height_mm + 0.5
+                    or layout.page.height_mm > paper.width_mm + 0.5):
+                problems.append(Problem(rel, _key_line(lines, table, "paper"),
+                                        f"two {layout.page.name} pages do not fit side by side "
+                                        f"on {paper.name} paper"))
+        signatures = str(options.get("signatures", "stacked"))
+        if signatures not in ("stacked", "nested"):
+            problems.append(Problem(rel, _key_line(lines, table, "signatures"),
+                                    f"signatures must be 'stacked' or 'nested', not "
+                                    f"'{signatures}'"))
+        sheets = int(options.get("signature_sheets", 12))
+        if sheets < 1:
+            problems.append(Problem(rel, _key_line(lines, table, "signature_sheets"),
+                                    "signature_sheets must be at least 1"))
+        editions.append(Edition(
+            name=name,
+            layout=layout,
+            impose=impose,
+            paper=paper,
+            signature_sheets=max(sheets, 1),
+            nested=signatures == "nested",
+            creep_mm=float(options.get("creep_mm", 0)),
+            fold_line=bool(options.get("fold_line", True)),
+            order_marks=bool(options.get("order_marks", True)),
+        ))
+    names = [e.name for e in editions]
+    if not editions:
+        return (Edition("default", base),), "default"
+    if default is None:
+        default = names[0]
+    if default not in names:
+        problems.append(Problem(rel, _key_line(lines, "editions", "default"),
+                                f"default edition '{default}' is not one of: {', '.join(names)}"))
+    return tuple(editions), str(default)
+
+
 def _check_schema(data: dict[str, Any], lines: list[str], rel: str) -> list[Problem]:
     problems = []
     for table, value in data.items():
+        if table == "editions":
+            continue  # checked by _editions
         if table not in SCHEMA:
             problems.append(
                 Problem(

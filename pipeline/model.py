@@ -119,6 +119,38 @@ class Layout:
     margin_outside_mm: float = 17.0
     base_size_pt: float = 12.0
     line_height: float = 1.45
+    bleed_mm: float = 0.0  # for a print shop: the page extends this far past the trim
+    crop_marks: bool = False
+    slug_mm: float = 0.0  # beyond the bleed, where the crop marks go
+
+    @property
+    def outside_trim_mm(self) -> float:
+        return self.bleed_mm + self.slug_mm
+
+    @property
+    def head_band_pt(self) -> float:
+        """From the top of the media to the top of the text area: where running heads go."""
+        return (self.outside_trim_mm + self.margin_top_mm) * PT_PER_MM
+
+    @property
+    def foot_band_pt(self) -> float:
+        """From the bottom of the media to the bottom of the text area: where folios go."""
+        return (self.outside_trim_mm + self.margin_bottom_mm) * PT_PER_MM
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One layout of the book: paper, type size, and whether it is imposed for folding."""
+
+    name: str
+    layout: Layout
+    impose: bool = False
+    paper: PageSize | None = None  # the sheet that two pages are imposed on
+    signature_sheets: int = 12  # sheets per folded signature
+    nested: bool = False  # signatures nested into each other instead of stacked
+    creep_mm: float = 0.0  # shift of each inner sheet's pages toward the fold
+    fold_line: bool = True
+    order_marks: bool = True
 
 
 @dataclass(frozen=True)
@@ -160,6 +192,17 @@ class Config:
     # Lines of booklet.toml where each chapter file is named, for error messages.
     chapter_lines: tuple[int, ...] = ()
     checks: CheckSettings = field(default_factory=CheckSettings)
+    editions: tuple[Edition, ...] = ()
+    default_edition: str = "default"
+
+    def edition_named(self, name: str | None = None) -> Edition:
+        wanted = name or self.default_edition
+        for edition in self.editions:
+            if edition.name == wanted:
+                return edition
+        known = ", ".join(e.name for e in self.editions)
+        raise BookletError.at("booklet.toml", None, f"no edition '{wanted}'",
+                              f"editions: {known}")
 
     @property
     def chapters_dir(self) -> Path:
@@ -285,6 +328,7 @@ class PageMap:
     pages: tuple[PageInfo, ...]
     placements: tuple[Placement, ...]
     anchors: dict[str, Anchor] = field(default_factory=dict)  # book-wide, physical pages
+    padding: int = 0  # blank pages added before the back cover
 
     def anchor(self, name: str) -> Anchor:
         return self.anchors[name]
@@ -317,6 +361,11 @@ class BuildReport:
     findings: tuple[Finding, ...] = ()
     grades: dict[str, float] = field(default_factory=dict)  # chapter path -> grade level
     rejected: bool = False
+    edition: str = "default"
+    padding: int = 0  # blank pages added before the back cover
+    sheets: int = 0  # sheets of paper, for an imposed edition
+    extras: tuple[Path, ...] = ()  # the linear PDF and how-to-print sheet of an imposed edition
+    target: Path | None = None  # where the PDF goes when it is accepted
 
     @property
     def errors(self) -> int:

@@ -57,9 +57,17 @@ def side_of(index: int) -> str:
 
 
 def plan_book(
-    front: PartSpec, chapters: Sequence[PartSpec], back: PartSpec | None, book_title: str
+    front: PartSpec,
+    chapters: Sequence[PartSpec],
+    back: PartSpec | None,
+    book_title: str,
+    multiple_of: int = 2,
 ) -> PageMap:
-    """Place the parts one after another and decide every page's label and furniture."""
+    """Place the parts one after another and decide every page's label and furniture.
+
+    The page count is padded to `multiple_of` (4 for a folded booklet) with blank
+    pages before the back cover, never inside a chapter.
+    """
     pages: list[PageInfo] = []
     placements: list[Placement] = []
 
@@ -92,11 +100,14 @@ def plan_book(
                 head = chapter.running_head
             add(chapter.name, page, str(folio), str(folio), head)
 
+    # Blank pages before the back cover: it is the outside of the last leaf (a
+    # left-hand page), and a folded booklet needs a multiple of four pages.
+    back_pages = back.page_count if back is not None else 0
+    padding = -(len(pages) + back_pages) % max(2, multiple_of)
+    for _ in range(padding):
+        folio += 1
+        add(None, None, str(folio), None, None)
     if back is not None:
-        # The back cover is the outside of the last leaf: a left-hand page.
-        if len(pages) % 2 == 0 and back.page_count % 2 == 1:
-            folio += 1
-            add(None, None, str(folio), None, None)
         placements.append(Placement(back.name, len(pages), back.page_count))
         for page in range(back.page_count):
             folio += 1
@@ -110,4 +121,4 @@ def plan_book(
                 anchor.name,
                 Anchor(anchor.name, placement.first_page + anchor.page, anchor.x_pt, anchor.y_pt),
             )
-    return PageMap(tuple(pages), tuple(placements), anchors)
+    return PageMap(tuple(pages), tuple(placements), anchors, padding)

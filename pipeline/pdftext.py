@@ -36,6 +36,9 @@ class Page:
     width: float
     height: float
     lines: tuple[Line, ...]
+    head_band: float = RUNNING_HEAD_BAND_PT  # top of the media to the top of the text area
+    foot_band: float = FOLIO_BAND_PT
+    graphics: int = 0  # drawings and images inside the text area (ruled lines, pictures)
 
     @property
     def text(self) -> str:
@@ -44,30 +47,35 @@ class Page:
     @property
     def running_head(self) -> str:
         return " ".join(
-            line.text for line in self.lines if line.y >= self.height - RUNNING_HEAD_BAND_PT
+            line.text for line in self.lines if line.y >= self.height - self.head_band
         )
 
     @property
     def folio(self) -> str:
-        return " ".join(line.text for line in self.lines if line.y < FOLIO_BAND_PT)
+        return " ".join(line.text for line in self.lines if line.y < self.foot_band)
 
     @property
     def body(self) -> tuple[Line, ...]:
         return tuple(
             line for line in self.lines
-            if FOLIO_BAND_PT <= line.y < self.height - RUNNING_HEAD_BAND_PT
+            if self.foot_band <= line.y < self.height - self.head_band
         )
 
 
-def read_pages(path: Path) -> list[Page]:
+def read_pages(
+    path: Path, head_band: float = RUNNING_HEAD_BAND_PT, foot_band: float = FOLIO_BAND_PT
+) -> list[Page]:
+    """Every page's lines; the bands say how far the running heads and folios reach."""
     document = pdfium.PdfDocument(str(path))
     try:
-        return [_read_page(document[index]) for index in range(len(document))]
+        return [
+            _read_page(document[index], head_band, foot_band) for index in range(len(document))
+        ]
     finally:
         document.close()
 
 
-def _read_page(page: pdfium.PdfPage) -> Page:
+def _read_page(page: pdfium.PdfPage, head_band: float, foot_band: float) -> Page:
     width, height = page.get_size()
     textpage = page.get_textpage()
     count = textpage.count_chars()
@@ -86,8 +94,14 @@ def _read_page(page: pdfium.PdfPage) -> Page:
             )
         start += len(piece) + 2
     textpage.close()
+    graphics = 0
+    for item in page.get_objects(max_depth=2):
+        if item.type in (pdfium_raw.FPDF_PAGEOBJ_PATH, pdfium_raw.FPDF_PAGEOBJ_IMAGE):
+            _, bottom, _, top = item.get_bounds()
+            if bottom >= foot_band - 1 and top <= height - head_band + 1:
+                graphics += 1
     page.close()
-    return Page(width, height, tuple(lines))
+    return Page(width, height, tuple(lines), head_band, foot_band, graphics)
 
 
 def _font(textpage: pdfium.PdfTextPage, index: int) -> str:

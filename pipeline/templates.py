@@ -15,11 +15,13 @@ import jinja2
 from markupsafe import Markup
 
 from pipeline.fonts import FontFace
+from pipeline.impose import Sheet, Side
 from pipeline.model import (
     PROJECT_URL,
     BookletError,
     Config,
     ConvertedChapter,
+    Edition,
     Layout,
     PageMap,
     Part,
@@ -148,6 +150,34 @@ class Templates:
     def back(self) -> Part:
         html = self._render("back.html", self.config.path)
         return Part(BACK, html, self.config.path, PROJECT_URL)
+
+    def sheet_marks(self, sides: list[tuple[Sheet, str, Side]], edition: Edition) -> Part:
+        """Fold line and sheet order marks, one page per printed side (landscape paper)."""
+        assert edition.paper is not None
+        html = self._render(
+            "sheet-marks.html",
+            self.config.path,
+            sides=sides,
+            edition=edition,
+            sheets=len(sides) // 2,
+            signatures=max(sheet.signature for sheet, _, _ in sides),
+            paper_width_mm=edition.paper.height_mm,
+            paper_height_mm=edition.paper.width_mm,
+        )
+        return Part("sheet-marks", html, self.config.path, PROJECT_URL)
+
+    def how_to_print(self, edition: Edition, sheets: int, signatures: int, pages: int) -> Part:
+        html = self._render(
+            "how-to-print.html",
+            self.config.path,
+            edition=edition,
+            sheets=sheets,
+            signatures=signatures,
+            pages=pages,
+            file_name=f"{edition.name}.pdf",
+            linear_name=f"{edition.name}-linear.pdf",
+        )
+        return Part("how-to-print", html, self.config.path, PROJECT_URL)
 
     def furniture(self, page_map: PageMap) -> Part:
         html = self._render("furniture.html", self.config.path, pages=page_map.pages)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import pikepdf
 from fontTools import subset
 from fontTools.ttLib import TTFont
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.annotations import Link
 from pypdf.generic import Fit, RectangleObject
 
@@ -52,15 +52,15 @@ def assemble(
     `bleed_mm` outside it (the media beyond holds the crop marks).
     """
     writer = PdfWriter()
-    width, height = _page_size(parts)
     readers = {name: PdfReader(io.BytesIO(part.pdf)) for name, part in parts.items()}
+    model = next(iter(readers.values())).pages[0]
     for placement in page_map.placements:
         # Blank pages sit between placements: fill up to where this part starts.
         while len(writer.pages) < placement.first_page:
-            writer.add_blank_page(width, height)
+            _add_blank_like(writer, model)
         writer.append(readers[placement.part], import_outline=False)
     while len(writer.pages) < len(page_map.pages):
-        writer.add_blank_page(width, height)
+        _add_blank_like(writer, model)
     if len(writer.pages) != len(page_map.pages):
         raise AssertionError("page map and merged pages disagree")
 
@@ -82,10 +82,13 @@ def assemble(
     return _finish(merged.getvalue(), metadata)
 
 
-def _page_size(parts: Mapping[str, RenderedPart]) -> tuple[float, float]:
-    first = next(iter(parts.values()))
-    box = PdfReader(io.BytesIO(first.pdf)).pages[0].mediabox
-    return float(box.width), float(box.height)
+def _add_blank_like(writer: PdfWriter, model: PageObject) -> None:
+    """A blank page with the same boxes as the typeset pages (media, trim, bleed)."""
+    page = writer.add_blank_page(float(model.mediabox.width), float(model.mediabox.height))
+    page.mediabox = RectangleObject(model.mediabox)
+    if "/TrimBox" in model:
+        page.trimbox = RectangleObject(model.trimbox)
+        page.bleedbox = RectangleObject(model.bleedbox)
 
 
 def _set_bleed_boxes(writer: PdfWriter, bleed_mm: float) -> None:

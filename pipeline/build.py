@@ -249,11 +249,12 @@ def _impose(
     linear_pdf: bytes, edition: Edition, output: Path, templates: Templates, root: Path
 ) -> tuple[int, list[Path]]:
     """Write the imposed print file and its how-to-print sheet; return sheets and paths."""
-    pages = len(PdfReader(io.BytesIO(linear_pdf)).pages)
+    labels = PdfReader(io.BytesIO(linear_pdf)).page_labels
+    pages = len(labels)
     sides = sheet_sides(pages, edition)
     marks = None
     if edition.fold_line or edition.order_marks:
-        marks = typeset(templates.sheet_marks(sides, edition), root).pdf
+        marks = typeset(templates.sheet_marks(sides, edition, labels), root).pdf
     write_atomically(output, impose(linear_pdf, edition, marks))
     sheets = len(sides) // 2
     signatures = max(sheet.signature for sheet, _, _ in sides)

@@ -151,7 +151,9 @@ class Templates:
         html = self._render("back.html", self.config.path)
         return Part(BACK, html, self.config.path, PROJECT_URL)
 
-    def sheet_marks(self, sides: list[tuple[Sheet, str, Side]], edition: Edition) -> Part:
+    def sheet_marks(
+        self, sides: list[tuple[Sheet, str, Side]], edition: Edition, labels: list[str]
+    ) -> Part:
         """Fold line and sheet order marks, one page per printed side (landscape paper)."""
         assert edition.paper is not None
         html = self._render(
@@ -161,6 +163,7 @@ class Templates:
             edition=edition,
             sheets=len(sides) // 2,
             signatures=max(sheet.signature for sheet, _, _ in sides),
+            labels=labels,
             paper_width_mm=edition.paper.height_mm,
             paper_height_mm=edition.paper.width_mm,
         )

@@ -250,3 +250,25 @@ def test_bad_editions_are_config_errors(tmp_path: Path, table: str, message: str
     problem = caught.value.problems[0]
     assert message in problem.message
     assert problem.path == "booklet.toml" and problem.line is not None
+
+
+def test_creep_moves_inner_sheets_toward_the_fold(editions: dict[str, BuildReport]) -> None:
+    from dataclasses import replace
+
+    from pipeline.impose import impose
+
+    report = editions["home-booklet-letter"]
+    linear = report.extras[0].read_bytes()
+    edition = load_config(report.output.parents[2]).edition_named("home-booklet-letter")
+
+    def right_half_left_edge(creep_mm: float, side: int) -> float:
+        out = report.output.with_name(f"creep-{creep_mm}.pdf")
+        out.write_bytes(impose(linear, replace(edition, creep_mm=creep_mm)))
+        lines = read_pages(out, 0, 0)[side].lines
+        return min(line.x for line in lines if line.x > 396 + 5)
+
+    inner_front = 2 * (len(PdfReader(report.output).pages) // 2 - 1)  # innermost sheet
+    shift = right_half_left_edge(0, inner_front) - right_half_left_edge(1.0, inner_front)
+    depth = len(PdfReader(report.output).pages) // 2 - 1
+    assert shift == pytest.approx(depth * 72 / 25.4, abs=0.05)  # 1 mm per sheet inward
+    assert right_half_left_edge(1.0, 0) == pytest.approx(right_half_left_edge(0, 0), abs=0.01)

@@ -284,9 +284,14 @@ def _editions(
             problems.append(Problem(rel, _key_line(lines, table, "bleed_mm"),
                                     f"[{table}] is imposed for home printing and cannot have a "
                                     "bleed", "remove bleed_mm, or set impose = false"))
-        if bleed < 0 or float(options.get("creep_mm", 0)) < 0:
-            problems.append(Problem(rel, _table_line(lines, table),
-                                    "bleed_mm and creep_mm cannot be negative"))
+        if bleed < 0:
+            problems.append(Problem(rel, _key_line(lines, table, "bleed_mm"),
+                                    "bleed_mm cannot be negative"))
+        if not -2 <= float(options.get("creep_mm", 0)) <= 2:
+            problems.append(Problem(rel, _key_line(lines, table, "creep_mm"),
+                                    "creep_mm is per sheet: keep it between -2 and 2 mm",
+                                    "positive moves inner pages toward the fold, negative "
+                                    "away from it"))
         layout = replace(
             base,
             page=PAGE_SIZES[str(options.get("page_size", base.page.name)).lower()],

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: booklet editions check lint-sources test lint clean distclean
+.PHONY: booklet editions handouts check lint-sources test lint clean distclean
 
 booklet: $(STAMP)
 	$(BIN)/booklet build
@@ -14,6 +14,10 @@ booklet: $(STAMP)
 # Every edition in booklet.toml, to output/editions/.
 editions: $(STAMP)
 	$(BIN)/booklet build --all-editions
+
+# Every clinic in clinics/ x every chapter marked `handout: true`.
+handouts: $(STAMP)
+	$(BIN)/booklet handouts
 
 # Lint the sources, build if anything changed, preflight the PDF.
 check: $(STAMP)

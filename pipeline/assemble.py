@@ -15,6 +15,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pikepdf
 from fontTools import subset
@@ -23,7 +24,14 @@ from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.annotations import Link
 from pypdf.generic import Fit, RectangleObject
 
-from pipeline.model import PT_PER_MM, BookletError, PageMap, RenderedPart, TocEntry
+from pipeline.model import (
+    PT_PER_MM,
+    BookletError,
+    PageMap,
+    Placement,
+    RenderedPart,
+    TocEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ def assemble(
 
     merged = io.BytesIO()
     writer.write(merged)
-    return _finish(merged.getvalue(), metadata)
+    return finish(merged.getvalue(), metadata)
 
 
 def _add_blank_like(writer: PdfWriter, model: PageObject) -> None:
@@ -153,7 +161,7 @@ def _deduplicate(writer: PdfWriter) -> None:
         previous = count
 
 
-def _finish(pdf_bytes: bytes, metadata: Metadata) -> bytes:
+def finish(pdf_bytes: bytes, metadata: Metadata, trim_fonts: bool = True) -> bytes:
     """Metadata, language, and one final save with object streams and a fixed ID."""
     stamp = _pdf_date(metadata.created)
     with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
@@ -167,7 +175,8 @@ def _finish(pdf_bytes: bytes, metadata: Metadata) -> bytes:
             CreationDate=stamp,
             ModDate=stamp,
         ))
-        trim_embedded_fonts(pdf)
+        if trim_fonts:
+            trim_embedded_fonts(pdf)
         pdf.Root.Lang = metadata.language
         pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
         with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
@@ -190,6 +199,34 @@ def _finish(pdf_bytes: bytes, metadata: Metadata) -> bytes:
             compress_streams=True,
         )
     return out.getvalue()
+
+
+def extract_pages(pdf_path: Path, placement: Placement, first_label: str) -> bytes:
+    """One part's pages from a built book, labelled as in the book, metadata kept."""
+    reader = PdfReader(pdf_path)
+    writer = PdfWriter()
+    for index in range(placement.first_page, placement.first_page + placement.page_count):
+        writer.add_page(reader.pages[index])
+    last = placement.page_count - 1
+    if first_label.isdigit():
+        writer.set_page_label(0, last, style="/D", start=int(first_label))
+    else:
+        writer.set_page_label(0, last, style="/r", start=_from_roman(first_label))
+    if reader.metadata:
+        writer.add_metadata(dict(reader.metadata))
+    writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _from_roman(label: str) -> int:
+    values = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100, "d": 500, "m": 1000}
+    total = 0
+    for char, following in zip(label, [*label[1:], ""], strict=True):
+        value = values[char]
+        total += -value if following and values[following] > value else value
+    return total
 
 
 def trim_embedded_fonts(pdf: pikepdf.Pdf) -> None:

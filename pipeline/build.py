@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from pipeline.assemble import Metadata, assemble
+from pipeline.assemble import Metadata, assemble, extract_pages
 from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
@@ -36,6 +36,7 @@ from pipeline.fonts import FontFace, shipped_faces, trimmed_faces
 from pipeline.impose import impose, sheet_sides
 from pipeline.lint import as_errors, lint_chapter, silenced
 from pipeline.model import (
+    BookletError,
     BuildReport,
     Config,
     ConvertedChapter,
@@ -239,6 +240,8 @@ def build_edition(
         sheets=sheets,
         extras=(final, *extras) if edition.impose and not rejected else (),
         target=output,
+        labels={p.part: page_map.pages[p.first_page].label for p in page_map.placements},
+        placements=page_map.placements,
     )
     name = "check.json" if output.name == "guide.pdf" else f"{output.stem}.check.json"
     write_check_json(report, output.parent / name, root)
@@ -262,6 +265,18 @@ def _impose(
     instructions = typeset(templates.how_to_print(edition, sheets, signatures, pages), root)
     write_atomically(guide, instructions.pdf)
     return sheets, [guide]
+
+
+def extract_chapter(report: BuildReport, slug: str, root: Path) -> Path:
+    """The pages of one chapter of a built book, with its true folios, as its own PDF."""
+    placement = next((p for p in report.placements if p.part == slug), None)
+    if placement is None:
+        known = ", ".join(p.part for p in report.placements)
+        raise BookletError.at("--only", None, f"no chapter '{slug}'", f"parts: {known}")
+    source = report.extras[0] if report.extras else report.output
+    target = root / "output" / "chapters" / f"{slug}.pdf"
+    write_atomically(target, extract_pages(source, placement, report.labels[slug]))
+    return target
 
 
 def write_check_json(report: BuildReport, path: Path, root: Path) -> None:

@@ -71,6 +71,25 @@ def preflight(
     return checker.findings
 
 
+def handout_findings(pdf: bytes, shown_as: str, max_pages: int) -> list[Finding]:
+    """The checks that apply to a one-chapter handout: length, fonts, links, metadata."""
+    checker = _Checker(shown_as)
+    reader = PdfReader(io.BytesIO(pdf))
+    count = len(reader.pages)
+    if count > max_pages:
+        checker.warning(f"the handout has {count} pages, more than the {max_pages} allowed "
+                        "([check] handout_max_pages)", "handout-length")
+    labels = [str(n) for n in range(1, count + 1)]
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        _fonts(checker, document, labels)
+    _links(checker, reader, labels)
+    info = reader.metadata or {}
+    for key, name in (("/Title", "title"), ("/Author", "author")):
+        if not str(info.get(key, "")).strip():
+            checker.error(f"the PDF has no {name}", "metadata")
+    return checker.findings
+
+
 class _Checker:
     def __init__(self, shown_as: str) -> None:
         self.shown_as = shown_as
@@ -365,15 +384,9 @@ def _links(checker: _Checker, reader: PdfReader, labels: list[str]) -> None:
             annotation = annotation.get_object()
             if annotation.get("/Subtype") != "/Link":
                 continue
-            if "/Dest" in annotation:
-                dest = annotation["/Dest"]
-                target = dest[0].get_object() if hasattr(dest, "__getitem__") else None
-                try:
-                    index = reader.get_page_number(target) if target is not None else -1
-                except (AttributeError, ValueError):
-                    index = -1
-                if not 0 <= index < count:
-                    checker.error(f"a link on page {number} points at no page", "links")
+            dest = annotation.get("/Dest")
+            if dest is not None and not 0 <= _destination_page(reader, dest) < count:
+                checker.error(f"a link on page {number} points at no page", "links")
             action = annotation.get("/A")
             if action is not None and action.get("/S") == "/URI":
                 uri = str(action.get("/URI", ""))
@@ -384,6 +397,18 @@ def _links(checker: _Checker, reader: PdfReader, labels: list[str]) -> None:
                 if not ok or " " in uri:
                     checker.error(f"link on page {number} has a broken address '{uri}'",
                                   "links")
+
+
+def _destination_page(reader: PdfReader, dest: object) -> int:
+    """The page index a link's /Dest (explicit or named) goes to; -1 if none."""
+    try:
+        if isinstance(dest, str):  # a named destination
+            named = reader.named_destinations.get(dest)
+            page = reader.get_destination_page_number(named) if named is not None else None
+            return page if page is not None else -1
+        return reader.get_page_number(dest[0].get_object())  # type: ignore[index]
+    except (AttributeError, ValueError, IndexError, KeyError, TypeError):
+        return -1
 
 
 def _metadata(

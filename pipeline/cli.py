@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--edition", help="build one edition to output/editions/NAME.pdf")
     which.add_argument("--all-editions", action="store_true",
                        help="build every edition in booklet.toml to output/editions/")
+    build.add_argument("--only", metavar="SLUG",
+                       help="also write one chapter, with its book folios, to "
+                            "output/chapters/SLUG.pdf")
 
     check = commands.add_parser(
         "check", help="lint, build if anything changed, preflight the PDF, report"
@@ -71,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     lint = commands.add_parser("lint", help="check the Markdown sources only (fast)")
     lint.add_argument("paths", nargs="*", type=Path, help="chapter files (default: all)")
     lint.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    handouts = commands.add_parser(
+        "handouts", help="clinic handouts to output/handouts/<clinic>/<chapter>.pdf"
+    )
+    handouts.add_argument("--clinic", help="one clinic (clinics/NAME.toml)")
+    handouts.add_argument("--chapter", help="one chapter, by its slug")
+    handouts.add_argument("--unbranded", action="store_true",
+                          help="no clinic: the guide's own name and address")
+    handouts.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
 
     importer = commands.add_parser("import", help="turn pasted text into a clean chapter")
     importer.add_argument("file", type=Path, help="a text, Markdown or HTML file")
@@ -89,6 +101,14 @@ def _epoch() -> int | None:
 def _build(args: argparse.Namespace) -> int:
     from pipeline.build import build, build_all_editions
 
+    if args.only:
+        from pipeline.config import load_config
+        from pipeline.sources import slug_of
+
+        slugs = [slug_of(Path(name)) for name in load_config(args.project.resolve()).chapter_files]
+        if args.only not in slugs:
+            raise BookletError.at("--only", None, f"no chapter '{args.only}'",
+                                  f"chapters: {', '.join(slugs)}")
     if args.all_editions:
         if args.output:
             raise BookletError.at("--output", None, "cannot be used with --all-editions")
@@ -104,7 +124,13 @@ def _build(args: argparse.Namespace) -> int:
         strict=args.strict,
         edition=args.edition,
     )
-    return _report(report, args.project)
+    status = _report(report, args.project)
+    if args.only and not report.rejected:
+        from pipeline.build import extract_chapter
+
+        path = extract_chapter(report, args.only, args.project.resolve())
+        print(f"booklet: wrote {_shown(path, args.project)}", file=sys.stderr)
+    return status
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -137,6 +163,26 @@ def _lint(args: argparse.Namespace) -> int:
         + (f"; reading grade: {grades}" if grades else ""),
         file=sys.stderr,
     )
+    return 1 if errors else 0
+
+
+def _handouts(args: argparse.Namespace) -> int:
+    from pipeline.handouts import build_handouts
+
+    everything = args.chapter is None and not args.unbranded
+    report = build_handouts(
+        args.project, clinic=args.clinic, chapter=args.chapter,
+        everything=everything or (args.chapter is None and args.clinic is not None),
+        jobs=args.jobs, source_date_epoch=_epoch(),
+    )
+    _print_findings(list(report.findings))
+    root = args.project.resolve()
+    for handout in report.handouts:
+        print(f"{_shown(handout.path, root)}: {handout.pages} pages", file=sys.stderr)
+    errors = sum(1 for f in report.findings if f.severity == "error")
+    print(f"handouts: {len(report.handouts)} built in {report.seconds:.2f}s, "
+          f"{_count(errors, 'error')}, {_count(len(report.findings) - errors, 'warning')}",
+          file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -197,4 +243,6 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
-_COMMANDS = {"build": _build, "check": _check, "lint": _lint, "import": _import}
+_COMMANDS = {
+    "build": _build, "check": _check, "lint": _lint, "import": _import, "handouts": _handouts,
+}

@@ -77,6 +77,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_sentence_words": Key(int, required=False, what="a whole number"),
         "review_max_months": Key(int, required=False, what="a whole number"),
         "min_image_ppi": Key(int, required=False, what="a whole number"),
+        "handout_max_pages": Key(int, required=False, what="a whole number"),
     },
 }
 REQUIRED_TABLES = ("book", "copies", "chapters")
@@ -134,7 +135,7 @@ def load_config(root: Path) -> Config:
         problems.append(
             Problem(
                 rel,
-                _key_line(lines, "layout", "page_size"),
+                key_line(lines, "layout", "page_size"),
                 f"unknown page_size '{size_name}'",
                 f"use one of: {', '.join(PAGE_SIZES)}",
             )
@@ -143,7 +144,7 @@ def load_config(root: Path) -> Config:
         problems.append(
             Problem(
                 rel,
-                _key_line(lines, "book", "language"),
+                key_line(lines, "book", "language"),
                 f"language '{book['language']}' is not a language tag",
                 "write it like en-US or en-GB",
             )
@@ -151,19 +152,19 @@ def load_config(root: Path) -> Config:
     keywords = book.get("keywords", [])
     if not all(isinstance(k, str) for k in keywords):
         problems.append(
-            Problem(rel, _key_line(lines, "book", "keywords"), "keywords must be strings")
+            Problem(rel, key_line(lines, "book", "keywords"), "keywords must be strings")
         )
     for name, value in [*layout_data.items(), *data.get("check", {}).items()]:
         if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
             problems.append(
-                Problem(rel, _key_line(lines, "layout", name), f"'{name}' must be above 0")
+                Problem(rel, key_line(lines, "layout", name), f"'{name}' must be above 0")
             )
     order = data["chapters"]["order"]
     if not order:
         problems.append(
             Problem(
                 rel,
-                _key_line(lines, "chapters", "order"),
+                key_line(lines, "chapters", "order"),
                 "no chapters in [chapters] order",
                 'list the chapter files, e.g. order = ["01-about.md"]',
             )
@@ -172,7 +173,7 @@ def load_config(root: Path) -> Config:
     for name in order:
         if not isinstance(name, str):
             problems.append(
-                Problem(rel, _key_line(lines, "chapters", "order"), f"{name!r} is not a file name")
+                Problem(rel, key_line(lines, "chapters", "order"), f"{name!r} is not a file name")
             )
             continue
         chapter_lines.append(_value_line(lines, "chapters", name))
@@ -192,7 +193,7 @@ def load_config(root: Path) -> Config:
     checks = CheckSettings(**{k: check_data[k] for k in SCHEMA["check"] if k in check_data})
     if checks.pages_min > checks.pages_max:
         raise BookletError.at(
-            rel, _key_line(lines, "check", "pages_min"), "pages_min is above pages_max"
+            rel, key_line(lines, "check", "pages_min"), "pages_min is above pages_max"
         )
     return Config(
         editions=editions,
@@ -220,7 +221,7 @@ def _check_layout(layout: Layout, lines: list[str], rel: str, table: str) -> lis
     problems = []
     page = layout.page
     if not 6 <= layout.base_size_pt <= 36:
-        problems.append(Problem(rel, _key_line(lines, table, "base_size_pt"),
+        problems.append(Problem(rel, key_line(lines, table, "base_size_pt"),
                                 f"base_size_pt {layout.base_size_pt:g} is outside 6-36 pt"))
     if layout.margin_inside_mm + layout.margin_outside_mm >= page.width_mm * 0.8:
         problems.append(Problem(rel, _table_line(lines, table),
@@ -240,7 +241,7 @@ def _editions(
     if data is None:
         return (Edition("default", base),), "default"
     if not isinstance(data, dict):
-        problems.append(Problem(rel, _key_line(lines, None, "editions"),
+        problems.append(Problem(rel, key_line(lines, None, "editions"),
                                 "'editions' must be tables like [editions.letter]"))
         return (Edition("default", base),), "default"
     default = data.get("default")
@@ -250,7 +251,7 @@ def _editions(
             continue
         table = f"editions.{name}"
         if not isinstance(options, dict):
-            problems.append(Problem(rel, _key_line(lines, "editions", name),
+            problems.append(Problem(rel, key_line(lines, "editions", name),
                                     f"'{name}' must be a table [editions.{name}]"))
             continue
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
@@ -260,19 +261,19 @@ def _editions(
         found = []
         for key, value in options.items():
             if key not in EDITION_KEYS:
-                found.append(Problem(rel, _key_line(lines, table, key),
+                found.append(Problem(rel, key_line(lines, table, key),
                                      f"unknown option '{key}' in [{table}]",
-                                     _did_you_mean(key, EDITION_KEYS)
+                                     did_you_mean(key, EDITION_KEYS)
                                      or f"options: {', '.join(EDITION_KEYS)}"))
             elif not _is_kind(value, EDITION_KEYS[key].kind):
                 what = EDITION_KEYS[key].what or _kind_name(EDITION_KEYS[key].kind)
-                found.append(Problem(rel, _key_line(lines, table, key),
+                found.append(Problem(rel, key_line(lines, table, key),
                                      f"'{table}.{key}' must be {what}, not {_describe(value)}"))
         for key in ("page_size", "paper"):
             if key in options and isinstance(options[key], str) and (
                 options[key].lower() not in PAGE_SIZES
             ):
-                found.append(Problem(rel, _key_line(lines, table, key),
+                found.append(Problem(rel, key_line(lines, table, key),
                                      f"unknown {key} '{options[key]}' in [{table}]",
                                      f"use one of: {', '.join(PAGE_SIZES)}"))
         if found:
@@ -281,14 +282,14 @@ def _editions(
         impose = bool(options.get("impose", False))
         bleed = float(options.get("bleed_mm", 0))
         if impose and bleed:
-            problems.append(Problem(rel, _key_line(lines, table, "bleed_mm"),
+            problems.append(Problem(rel, key_line(lines, table, "bleed_mm"),
                                     f"[{table}] is imposed for home printing and cannot have a "
                                     "bleed", "remove bleed_mm, or set impose = false"))
         if bleed < 0:
-            problems.append(Problem(rel, _key_line(lines, table, "bleed_mm"),
+            problems.append(Problem(rel, key_line(lines, table, "bleed_mm"),
                                     "bleed_mm cannot be negative"))
         if not -2 <= float(options.get("creep_mm", 0)) <= 2:
-            problems.append(Problem(rel, _key_line(lines, table, "creep_mm"),
+            problems.append(Problem(rel, key_line(lines, table, "creep_mm"),
                                     "creep_mm is per sheet: keep it between -2 and 2 mm",
                                     "positive moves inner pages toward the fold, negative "
                                     "away from it"))
@@ -313,17 +314,17 @@ def _editions(
             # Two pages side by side on the sheet turned landscape.
             if (2 * layout.page.width_mm > paper.height_mm + 0.5
                     or layout.page.height_mm > paper.width_mm + 0.5):
-                problems.append(Problem(rel, _key_line(lines, table, "paper"),
+                problems.append(Problem(rel, key_line(lines, table, "paper"),
                                         f"two {layout.page.name} pages do not fit side by side "
                                         f"on {paper.name} paper"))
         signatures = str(options.get("signatures", "stacked"))
         if signatures not in ("stacked", "nested"):
-            problems.append(Problem(rel, _key_line(lines, table, "signatures"),
+            problems.append(Problem(rel, key_line(lines, table, "signatures"),
                                     f"signatures must be 'stacked' or 'nested', not "
                                     f"'{signatures}'"))
         sheets = int(options.get("signature_sheets", 12))
         if sheets < 1:
-            problems.append(Problem(rel, _key_line(lines, table, "signature_sheets"),
+            problems.append(Problem(rel, key_line(lines, table, "signature_sheets"),
                                     "signature_sheets must be at least 1"))
         editions.append(Edition(
             name=name,
@@ -342,7 +343,7 @@ def _editions(
     if default is None:
         default = names[0]
     if default not in names:
-        problems.append(Problem(rel, _key_line(lines, "editions", "default"),
+        problems.append(Problem(rel, key_line(lines, "editions", "default"),
                                 f"default edition '{default}' is not one of: {', '.join(names)}"))
     return tuple(editions), str(default)
 
@@ -356,14 +357,14 @@ def _check_schema(data: dict[str, Any], lines: list[str], rel: str) -> list[Prob
             problems.append(
                 Problem(
                     rel,
-                    _table_line(lines, table) or _key_line(lines, None, table),
+                    _table_line(lines, table) or key_line(lines, None, table),
                     f"unknown table or key '{table}'",
-                    _did_you_mean(table, SCHEMA) or f"known tables: {', '.join(SCHEMA)}",
+                    did_you_mean(table, SCHEMA) or f"known tables: {', '.join(SCHEMA)}",
                 )
             )
         elif not isinstance(value, dict):
             problems.append(
-                Problem(rel, _key_line(lines, None, table), f"'{table}' must be a [{table}] table")
+                Problem(rel, key_line(lines, None, table), f"'{table}' must be a [{table}] table")
             )
     for table in REQUIRED_TABLES:
         if table not in data:
@@ -377,9 +378,9 @@ def _check_schema(data: dict[str, Any], lines: list[str], rel: str) -> list[Prob
                 problems.append(
                     Problem(
                         rel,
-                        _key_line(lines, table, key),
+                        key_line(lines, table, key),
                         f"unknown key '{table}.{key}'",
-                        _did_you_mean(key, keys) or f"known keys: {', '.join(keys)}",
+                        did_you_mean(key, keys) or f"known keys: {', '.join(keys)}",
                     )
                 )
                 continue
@@ -389,7 +390,7 @@ def _check_schema(data: dict[str, Any], lines: list[str], rel: str) -> list[Prob
                 problems.append(
                     Problem(
                         rel,
-                        _key_line(lines, table, key),
+                        key_line(lines, table, key),
                         f"'{table}.{key}' must be {what}, not {_describe(value)}",
                     )
                 )
@@ -431,7 +432,7 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _did_you_mean(name: str, known: dict[str, Any]) -> str | None:
+def did_you_mean(name: str, known: dict[str, Any]) -> str | None:
     import difflib
 
     close = difflib.get_close_matches(name, list(known), n=1)
@@ -454,7 +455,7 @@ def _table_line(lines: list[str], table: str) -> int | None:
     return None
 
 
-def _key_line(lines: list[str], table: str | None, key: str) -> int | None:
+def key_line(lines: list[str], table: str | None, key: str) -> int | None:
     """The line of `key = ...` inside [table] (or before any table when table is None)."""
     current: str | None = None
     key_re = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*=")

@@ -163,6 +163,7 @@ class CheckSettings:
     max_sentence_words: int = 35
     review_max_months: int = 12  # a review date older than this gets a warning
     min_image_ppi: int = 150
+    handout_max_pages: int = 4
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,8 @@ class BuildReport:
     sheets: int = 0  # sheets of paper, for an imposed edition
     extras: tuple[Path, ...] = ()  # the linear PDF and how-to-print sheet of an imposed edition
     target: Path | None = None  # where the PDF goes when it is accepted
+    labels: dict[str, str] = field(default_factory=dict)  # part name -> its first page's label
+    placements: tuple[Placement, ...] = ()
 
     @property
     def errors(self) -> int:

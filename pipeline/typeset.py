@@ -93,11 +93,14 @@ def _weasyprint_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
-def typeset(part: Part, root: Path, whole_fonts: bool = True) -> RenderedPart:
+def typeset(
+    part: Part, root: Path, whole_fonts: bool = True, keep_local_links: bool = False
+) -> RenderedPart:
     """Typeset one part to PDF bytes, with its anchors and its links to other parts.
 
     `whole_fonts=False` lets WeasyPrint subset the fonts itself, as a book typeset
-    in one pass would.
+    in one pass would. `keep_local_links` leaves links to anchors inside this
+    document to WeasyPrint (for a document that is not merged, like a handout).
     """
     started = time.perf_counter()
     with _weasyprint_warnings() as warnings:
@@ -108,6 +111,7 @@ def typeset(part: Part, root: Path, whole_fonts: bool = True) -> RenderedPart:
             raise BookletError.at(_rel(part.source, root), None, f"refused to load {err}") from None
         anchors: list[Anchor] = []
         pending: list[PendingLink] = []
+        local = {name for page in document.pages for name in page.anchors}
         for index, page in enumerate(document.pages):
             height_px = page.height
             for name, (x, y, *_) in page.anchors.items():
@@ -115,7 +119,7 @@ def typeset(part: Part, root: Path, whole_fonts: bool = True) -> RenderedPart:
             kept = []
             for link in page.links:
                 kind, target, (x, y, width, height), _ = link
-                if kind == "internal":
+                if kind == "internal" and not (keep_local_links and target in local):
                     rect = (
                         x * PT_PER_PX,
                         (height_px - y - height) * PT_PER_PX,
@@ -163,20 +167,30 @@ def _merge_rects(links: list[PendingLink]) -> list[PendingLink]:
     return merged
 
 
-def _typeset_job(args: tuple[Part, Path]) -> RenderedPart:
-    return typeset(*args)
+def _typeset_job(args: tuple[Part, Path, bool, bool]) -> RenderedPart:
+    part, root, whole_fonts, keep_local_links = args
+    return typeset(part, root, whole_fonts, keep_local_links)
 
 
-def typeset_all(parts: Sequence[Part], root: Path, jobs: int | None = None) -> list[RenderedPart]:
+def typeset_all(
+    parts: Sequence[Part],
+    root: Path,
+    jobs: int | None = None,
+    whole_fonts: bool = True,
+    keep_local_links: bool = False,
+) -> list[RenderedPart]:
     """Typeset parts, in parallel worker processes when there is more than one."""
     jobs = jobs or default_jobs()
     if jobs <= 1 or len(parts) <= 1:
-        return [typeset(part, root) for part in parts]
+        return [typeset(part, root, whole_fonts, keep_local_links) for part in parts]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context) as pool:
         # Longest parts first, so that no worker is left with a big one at the end.
         order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
-        futures = {i: pool.submit(_typeset_job, (parts[i], root)) for i in order}
+        futures = {
+            i: pool.submit(_typeset_job, (parts[i], root, whole_fonts, keep_local_links))
+            for i in order
+        }
         return [futures[i].result() for i in range(len(parts))]
 
 

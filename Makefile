@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: booklet editions handouts check lint-sources test lint clean distclean
+.PHONY: booklet editions handouts copies check lint-sources test lint clean distclean
 
 booklet: $(STAMP)
 	$(BIN)/booklet build
@@ -18,6 +18,11 @@ editions: $(STAMP)
 # Every clinic in clinics/ x every chapter marked `handout: true`.
 handouts: $(STAMP)
 	$(BIN)/booklet handouts
+
+# Complimentary copies: `make copies REQUESTS=requests.csv [BATCH=name]`
+copies: $(STAMP)
+	@test -n "$(REQUESTS)" || { echo "usage: make copies REQUESTS=path/to/requests.csv"; exit 2; }
+	$(BIN)/booklet copies "$(REQUESTS)" $(if $(BATCH),--batch "$(BATCH)")
 
 # Lint the sources, build if anything changed, preflight the PDF.
 check: $(STAMP)

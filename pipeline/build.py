@@ -422,7 +422,7 @@ def cache_dir(root: Path) -> Path:
     return root / "output" / ".cache"
 
 
-def write_temporary(path: Path, data: bytes) -> Path:
+def write_temporary(path: Path, data: bytes, mode: int = 0o644) -> Path:
     """Write `data` to a new temporary file next to `path` (same file system) and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -432,16 +432,16 @@ def write_temporary(path: Path, data: bytes) -> Path:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        temporary.chmod(0o644)
+        temporary.chmod(mode)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return temporary
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write to a temporary file next to `path`, then move it into place."""
-    temporary = write_temporary(path, data)
+    temporary = write_temporary(path, data, mode)
     try:
         os.replace(temporary, path)
     finally:

@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
                           help="no clinic: the guide's own name and address")
     handouts.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
 
+    copies = commands.add_parser(
+        "copies", help="cover letters, guides, labels and a manifest for a list of requests"
+    )
+    copies.add_argument("requests", type=Path, nargs="?", help="the requests CSV file")
+    copies.add_argument("--batch", help="the batch name (default: the CSV file's name)")
+    copies.add_argument("--labels", choices=("letter", "a4"), help="label sheet paper")
+    copies.add_argument("--purge", metavar="BATCH", help="remove a batch's personal files")
+    copies.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
+
     importer = commands.add_parser("import", help="turn pasted text into a clean chapter")
     importer.add_argument("file", type=Path, help="a text, Markdown or HTML file")
     importer.add_argument("--to", type=Path, help="the chapter to write (chapters/NN-slug.md)")
@@ -186,6 +195,30 @@ def _handouts(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _copies(args: argparse.Namespace) -> int:
+    from pipeline.copies import make_copies, purge, summary
+
+    root = args.project.resolve()
+    if args.purge:
+        removed = purge(root, args.purge)
+        for name in removed:
+            print(f"removed {name}", file=sys.stderr)
+        print(f"copies: purged batch {args.purge} ({len(removed)} files)", file=sys.stderr)
+        return 0
+    if args.requests is None:
+        raise BookletError.at("booklet copies", None, "name the requests CSV file",
+                              "booklet copies requests.csv [--batch NAME]")
+    report = make_copies(root, args.requests.resolve(), args.batch, args.labels, args.jobs,
+                         _epoch())
+    for outcome in report.outcomes:
+        if outcome.status == "rejected":
+            who = f" ({outcome.request_id})" if outcome.request_id else ""
+            print(f"{_shown(args.requests, root)}: row {outcome.row}{who}: rejected: "
+                  f"{outcome.reason}", file=sys.stderr)
+    print(summary(report, root), file=sys.stderr)
+    return 1 if report.count("rejected") else 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from pipeline.importer import import_file
 
@@ -245,4 +278,5 @@ def _shown(path: Path, root: Path) -> str:
 
 _COMMANDS = {
     "build": _build, "check": _check, "lint": _lint, "import": _import, "handouts": _handouts,
+    "copies": _copies,
 }

@@ -14,6 +14,7 @@ import hashlib
 import os
 import string
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from fontTools import subset
@@ -52,6 +53,39 @@ def shipped_faces(fonts_dir: Path) -> tuple[FontFace, ...]:
     return tuple(
         FontFace(FAMILY, weight, style, fonts_dir / name) for name, weight, style in SHIPPED
     )
+
+
+FALLBACK = (
+    ("Noto Sans", "NotoSans-Regular.ttf", 400),
+    ("Noto Sans", "NotoSans-Bold.ttf", 700),
+    ("Noto Sans Arabic", "NotoSansArabic-Regular.ttf", 400),
+    ("Noto Sans Arabic", "NotoSansArabic-Bold.ttf", 700),
+)
+FALLBACK_FAMILIES = ("Noto Sans", "Noto Sans Arabic")
+
+
+def fallback_faces(fonts_dir: Path) -> tuple[FontFace, ...]:
+    """Fonts for names in other scripts (cover letters, labels): Greek, Cyrillic, Arabic..."""
+    return tuple(
+        FontFace(family, weight, "normal", fonts_dir / "fallback" / name)
+        for family, name, weight in FALLBACK
+    )
+
+
+def uncovered(text: str, faces: tuple[FontFace, ...]) -> str:
+    """The characters of `text` that none of `faces` has (spaces and controls aside)."""
+    covered: set[int] = set()
+    for face in faces:
+        covered |= _cmap(face.path)
+    missing = {c for c in text if not c.isspace() and ord(c) >= 0x20 and ord(c) not in covered}
+    # Joiners and marks that shaping handles without a glyph of their own.
+    missing -= {"\u200c", "\u200d", "\u200e", "\u200f"}
+    return "".join(sorted(missing))
+
+
+@lru_cache(maxsize=32)
+def _cmap(path: Path) -> frozenset[int]:
+    return frozenset(TTFont(path, lazy=True).getBestCmap())
 
 
 def trimmed_faces(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[FontFace, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from markupsafe import Markup
@@ -25,11 +26,16 @@ from pipeline.model import (
     Edition,
     Layout,
     PageMap,
+    PageSize,
     Part,
     Source,
     TocEntry,
     project_url,
 )
+from pipeline.requests import Request
+
+if TYPE_CHECKING:  # copies.py imports this module
+    from pipeline.copies import Label, LabelSheet
 
 FRONT = "front"
 BACK = "back"
@@ -181,6 +187,23 @@ class Templates:
         )
         name = f"handout-{clinic.slug if clinic else 'unbranded'}-{chapter.slug}"
         return Part(name, html, chapter.path, PROJECT_URL)
+
+    def cover_letters(
+        self, requests: list[Request], paper: PageSize, edition_names: dict[str, str]
+    ) -> Part:
+        """All the letters of a batch on one paper size: one document, one letter per sheet."""
+        html = self._render(
+            "cover-letter.html",
+            self.config.path,
+            requests=requests,
+            paper=paper,
+            edition_names=edition_names,
+        )
+        return Part("cover-letters", html, self.config.path, PROJECT_URL)
+
+    def labels(self, pages: list[list[Label]], sheet: LabelSheet) -> Part:
+        html = self._render("labels.html", self.config.path, pages=pages, sheet=sheet)
+        return Part("labels", html, self.config.path, PROJECT_URL)
 
     def sheet_marks(
         self, sides: list[tuple[Sheet, str, Side]], edition: Edition, labels: list[str]

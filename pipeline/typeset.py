@@ -27,7 +27,7 @@ from urllib.request import url2pathname
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
-from pipeline.fonts import FAMILY
+from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
 from pipeline.model import (
     PROJECT_URL,
     PT_PER_PX,
@@ -44,7 +44,7 @@ from pipeline.model import (
 PDF_OPTIONS = {"full_fonts": True, "hinting": False, "uncompressed_pdf": False}
 
 
-SHIPPED_FAMILIES = {FAMILY}
+SHIPPED_FAMILIES = {FAMILY, *FALLBACK_FAMILIES}
 
 
 class RefusedFetch(FatalURLFetchingError):

@@ -1,0 +1,418 @@
+"""requests.csv -> output/copies/<batch>/: a ready-to-print packet per request.
+
+Each edition a batch needs is typeset once (or reused from output/ when it is
+up to date); all the batch's cover letters are typeset as one document; then
+each request's PDF is its letter (on its own sheet) followed by the guide,
+and each edition gets one combined print file, all copies included. Address
+labels, in request order, and manifest.csv (the packing list) complete it.
+
+Privacy: names and addresses are health-related personal data. They appear
+only inside the letters and labels: never in file names, logs, the summary,
+PDF metadata or any cache. Files are written 0600 in folders 0700, and
+`purge` removes a batch's files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pikepdf
+
+from pipeline.build import build, inputs_newer_than, write_atomically
+from pipeline.config import PAGE_SIZES, load_config
+from pipeline.fonts import fallback_faces, shipped_faces, uncovered
+from pipeline.model import BookletError, Config, PageSize
+from pipeline.requests import Rejection, Request, read_requests
+from pipeline.templates import Templates
+from pipeline.typeset import typeset
+
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class LabelSheet:
+    name: str
+    paper: str
+    paper_width_mm: float
+    paper_height_mm: float
+    columns: int
+    rows: int
+    label_width_mm: float
+    label_height_mm: float
+    left_mm: float
+    top_mm: float
+    pitch_x_mm: float
+    pitch_y_mm: float
+    font_pt: float
+
+    @property
+    def per_sheet(self) -> int:
+        return self.columns * self.rows
+
+
+# 30 per sheet, 2.625 x 1 in (the common Letter layout); 21 per sheet, 63.5 x 38.1 mm (A4).
+LABEL_SHEETS = {
+    "letter": LabelSheet("30 per sheet, 2.625 x 1 in", "letter", 215.9, 279.4, 3, 10,
+                         66.675, 25.4, 4.7625, 12.7, 69.85, 25.4, 8.5),
+    "a4": LabelSheet("21 per sheet, 63.5 x 38.1 mm", "a4", 210.0, 297.0, 3, 7,
+                     63.5, 38.1, 7.2, 15.15, 66.0, 38.1, 10),
+}
+
+
+@dataclass(frozen=True)
+class Label:
+    request: Request
+    left_mm: float
+    top_mm: float
+
+
+@dataclass
+class Outcome:
+    request_id: str
+    row: int
+    status: str  # done, skipped (done in an earlier run), rejected
+    edition: str = ""
+    copies: int = 0
+    pages: int = 0
+    sheets: int = 0
+    paper: str = ""
+    file: str = ""
+    letter_pages: int = 0
+    sha256: str = ""
+    label: str = ""
+    reason: str = ""
+
+
+@dataclass
+class CopiesReport:
+    folder: Path
+    outcomes: list[Outcome] = field(default_factory=list)
+    sheets_by_paper: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def make_copies(
+    root: Path,
+    csv_path: Path,
+    batch: str | None = None,
+    labels: str | None = None,
+    jobs: int | None = None,
+    source_date_epoch: int | None = None,
+    progress: bool = True,
+) -> CopiesReport:
+    started = time.perf_counter()
+    root = root.resolve()
+    config = load_config(root)
+    names = tuple(dict.fromkeys([config.default_edition, *(e.name for e in config.editions)]))
+    if not csv_path.is_file():
+        raise BookletError.at(str(csv_path), None, "no such requests file")
+    requests, rejected = read_requests(csv_path, names)
+    batch = batch or re.sub(r"[^A-Za-z0-9_-]+", "-", csv_path.stem).strip("-") or "batch"
+    if not batch.replace("-", "").replace("_", "").isalnum():
+        raise BookletError.at("--batch", None, "a batch name is letters, digits, - and _")
+    folder = root / "output" / "copies" / batch
+    _private_folder(folder)
+    report = CopiesReport(folder)
+
+    faces = (*shipped_faces(config.styles_dir / "fonts"), *fallback_faces(config.styles_dir
+                                                                          / "fonts"))
+    good: list[Request] = []
+    for request in requests:
+        text = request.name + "".join(request.address) + request.note
+        missing = uncovered(text, faces)
+        if missing:
+            rejected.append(Rejection(
+                request.row, request.request_id,
+                f"{len(missing)} character(s) in the name, address or note are in a script "
+                "the shipped fonts cannot print (for example Chinese); print this one by hand",
+            ))
+        else:
+            good.append(request)
+
+    previous = _read_manifest(folder / "manifest.csv")
+    todo = [r for r in good if not _already_done(r, previous.get(r.request_id), folder)]
+    done_before = {r.request_id for r in good} - {r.request_id for r in todo}
+
+    # Each edition the new requests need is typeset once (or reused when up to date).
+    guides = {name: _guide(root, config, name, jobs, source_date_epoch)
+              for name in dict.fromkeys(r.edition for r in todo)}
+    letters = _letters(config, todo, faces, root) if todo else {}
+
+    outcomes: dict[str, Outcome] = {}
+    for position, request in enumerate(good):
+        if progress:
+            _progress(position + 1, len(good))
+        outcome = Outcome(request.request_id, request.row, "done", request.edition,
+                          request.copies, file=f"{request.request_id}.pdf")
+        path = folder / outcome.file
+        if request.request_id in done_before:
+            before = previous[request.request_id]
+            outcome.status = "skipped"
+            outcome.sha256 = before["sha256"]
+            outcome.letter_pages = int(before["letter_pages"])
+            outcome.paper = before["paper"]
+        else:
+            guide_path, paper = guides[request.edition]
+            letter = letters[request.request_id]
+            data = _packet(letter, guide_path, config)
+            write_atomically(path, data, mode=PRIVATE_FILE)
+            outcome.sha256 = hashlib.sha256(data).hexdigest()
+            with pikepdf.open(io.BytesIO(letter)) as letter_pdf:
+                outcome.letter_pages = len(letter_pdf.pages)
+            outcome.paper = paper.name
+        outcome.pages, outcome.sheets = _count(path, outcome.letter_pages, request.copies)
+        outcomes[request.request_id] = outcome
+    if progress and good and sys.stderr.isatty():
+        print(file=sys.stderr)
+
+    _combined(folder, good, outcomes, config)
+    _labels(folder, good, outcomes, config, labels, faces, root)
+    for rejection in rejected:
+        outcomes[f"row-{rejection.row}"] = Outcome(
+            rejection.request_id, rejection.row, "rejected", reason=rejection.reason
+        )
+    report.outcomes = sorted(outcomes.values(), key=lambda o: o.row)
+    for outcome in report.outcomes:
+        if outcome.status != "rejected":
+            report.sheets_by_paper[outcome.paper] = (
+                report.sheets_by_paper.get(outcome.paper, 0) + outcome.sheets
+            )
+    _write_manifest(folder / "manifest.csv", report.outcomes)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def purge(root: Path, batch: str) -> list[str]:
+    """Remove a batch's files (letters, guides, labels, manifest); return what was removed."""
+    folder = root.resolve() / "output" / "copies" / batch
+    if not folder.is_dir() or folder.parent != root.resolve() / "output" / "copies":
+        raise BookletError.at(f"output/copies/{batch}", None, "no such batch")
+    removed = []
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed.append(str(path.relative_to(root.resolve())))
+        else:
+            path.rmdir()
+    folder.rmdir()
+    return sorted(removed)
+
+
+def _private_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
+    os.chmod(folder, PRIVATE_FOLDER)
+
+
+def _guide(root: Path, config: Config, edition: str, jobs: int | None,
+           source_date_epoch: int | None) -> tuple[Path, PageSize]:
+    """The edition's print file: reused when it is up to date, built once otherwise."""
+    chosen = config.edition_named(edition)
+    paper = chosen.paper or chosen.layout.page
+    candidates = [root / "output" / "editions" / f"{edition}.pdf"]
+    if edition == config.default_edition:
+        candidates.append(root / "output" / "guide.pdf")
+    for path in candidates:
+        if path.is_file() and not inputs_newer_than(path, root):
+            return path, paper
+    report = build(root, jobs=jobs, source_date_epoch=source_date_epoch, edition=edition)
+    if report.rejected:
+        raise BookletError.at(
+            str(report.output.relative_to(root)), None,
+            f"the {edition} edition did not pass its checks", "run 'booklet check' and fix it",
+        )
+    return candidates[0], paper
+
+
+def _letters(config: Config, todo: list[Request], faces: tuple[object, ...], root: Path
+             ) -> dict[str, bytes]:
+    """Every letter of the batch typeset in one document, then cut into even page runs."""
+    letters: dict[str, bytes] = {}
+    by_paper: dict[str, list[Request]] = {}
+    for request in todo:
+        edition = config.edition_named(request.edition)
+        by_paper.setdefault((edition.paper or edition.layout.page).name, []).append(request)
+    templates = Templates(config, faces)  # type: ignore[arg-type]
+    names = {e.name: _edition_title(e.name) for e in config.editions}
+    for paper, group in by_paper.items():
+        part = templates.cover_letters(group, PAGE_SIZES[paper], names)
+        rendered = typeset(part, root, whole_fonts=False)
+        starts = {int(a.name.split("-")[1]): a.page for a in rendered.anchors
+                  if a.name.startswith("letter-")}
+        with pikepdf.open(io.BytesIO(rendered.pdf)) as pdf:
+            for index, request in enumerate(group):
+                first = starts[index]
+                last = starts.get(index + 1, len(pdf.pages))
+                one = pikepdf.new()
+                one.pages.extend(pdf.pages[first:last])
+                if len(one.pages) % 2:  # the guide starts on a fresh sheet
+                    one.add_blank_page(page_size=(pdf.pages[first].mediabox[2],
+                                                  pdf.pages[first].mediabox[3]))
+                out = io.BytesIO()
+                one.save(out)
+                letters[request.request_id] = out.getvalue()
+    return letters
+
+
+def _edition_title(name: str) -> str:
+    titles = {
+        "letter": "US Letter edition",
+        "a4": "A4 edition",
+        "large-print": "large-print edition",
+        "home-booklet-letter": "print-at-home booklet (US Letter)",
+        "home-booklet-a4": "print-at-home booklet (A4)",
+        "print-shop": "print-shop edition",
+    }
+    return titles.get(name, f"{name} edition")
+
+
+def _packet(letter: bytes, guide: Path, config: Config) -> bytes:
+    """One request: the letter, then the guide. Metadata names the guide, never the person."""
+    with pikepdf.open(io.BytesIO(letter)) as pdf, pikepdf.open(guide) as book:
+        pdf.pages.extend(book.pages)
+        _plain_metadata(pdf, config)
+        out = io.BytesIO()
+        pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                 deterministic_id=True, compress_streams=True)
+    return out.getvalue()
+
+
+def _plain_metadata(pdf: pikepdf.Pdf, config: Config) -> None:
+    pdf.docinfo = pdf.make_indirect(pikepdf.Dictionary(
+        Title=f"{config.title} (free copy)", Author=config.author, Creator="booklet",
+        Producer="booklet",
+    ))
+    if "/Metadata" in pdf.Root:
+        del pdf.Root["/Metadata"]
+    if "/Names" in pdf.Root:  # the letters' anchors would name nothing useful
+        del pdf.Root["/Names"]
+    pdf.Root.Lang = config.language
+
+
+def _count(packet: Path, letter_pages: int, copies: int) -> tuple[int, int]:
+    """Pages and sheets of paper for a request, all copies (double-sided printing)."""
+    with pikepdf.open(packet) as pdf:
+        guide_pages = len(pdf.pages) - letter_pages
+        box = pdf.pages[-1].mediabox
+        landscape = float(box[2]) - float(box[0]) > float(box[3]) - float(box[1])
+    # An imposed guide's pages are the two sides of its sheets.
+    guide_sheets = guide_pages // 2 if landscape else -(-guide_pages // 2)
+    return letter_pages + copies * guide_pages, letter_pages // 2 + copies * guide_sheets
+
+
+def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome], config: Config
+              ) -> None:
+    """One print job per edition: every letter with its guide, each copy, in request order."""
+    for edition in dict.fromkeys(r.edition for r in good):
+        with pikepdf.new() as pdf:
+            packets = []
+            for request in (r for r in good if r.edition == edition):
+                outcome = outcomes[request.request_id]
+                packet = pikepdf.open(folder / outcome.file)
+                packets.append(packet)
+                pdf.pages.extend(packet.pages[: outcome.letter_pages])
+                for _ in range(request.copies):
+                    pdf.pages.extend(packet.pages[outcome.letter_pages :])
+            _plain_metadata(pdf, config)
+            out = io.BytesIO()
+            pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                     deterministic_id=True, compress_streams=True)
+            for packet in packets:
+                packet.close()
+        write_atomically(folder / f"print-{edition}.pdf", out.getvalue(), mode=PRIVATE_FILE)
+
+
+def _labels(folder: Path, good: list[Request], outcomes: dict[str, Outcome], config: Config,
+            paper: str | None, faces: tuple[object, ...], root: Path) -> None:
+    if not good:
+        return
+    default_page = config.edition_named().layout.page.name
+    sheet = LABEL_SHEETS[paper or ("a4" if default_page in ("a4", "a5") else "letter")]
+    pages: list[list[Label]] = []
+    for index, request in enumerate(good):
+        page, slot = divmod(index, sheet.per_sheet)
+        row, column = divmod(slot, sheet.columns)
+        if slot == 0:
+            pages.append([])
+        pages[-1].append(Label(request, sheet.left_mm + column * sheet.pitch_x_mm,
+                               sheet.top_mm + row * sheet.pitch_y_mm))
+        outcomes[request.request_id].label = f"sheet {page + 1}, row {row + 1}, column {column + 1}"
+    part = Templates(config, faces).labels(pages, sheet)  # type: ignore[arg-type]
+    pdf = typeset(part, root, whole_fonts=False).pdf
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        _plain_metadata(document, config)
+        out = io.BytesIO()
+        document.save(out, deterministic_id=True)
+    write_atomically(folder / "labels.pdf", out.getvalue(), mode=PRIVATE_FILE)
+
+
+MANIFEST_COLUMNS = ("request_id", "row", "edition", "copies", "pages", "sheets", "paper",
+                    "file", "letter_pages", "sha256", "label", "status", "reason")
+
+
+def _write_manifest(path: Path, outcomes: list[Outcome]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for o in outcomes:
+        status = "done" if o.status == "skipped" else o.status
+        writer.writerow([_cell(v) for v in (o.request_id, o.row, o.edition, o.copies or "",
+                                            o.pages or "", o.sheets or "", o.paper, o.file,
+                                            o.letter_pages or "", o.sha256, o.label, status,
+                                            o.reason)])
+    write_atomically(path, out.getvalue().encode("utf-8"), mode=PRIVATE_FILE)
+
+
+def _cell(value: object) -> str:
+    """A spreadsheet must never run a cell as a formula."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as stream:
+        return {row["request_id"]: row for row in csv.DictReader(stream)
+                if row.get("status") == "done"}
+
+
+def _already_done(request: Request, row: dict[str, str] | None, folder: Path) -> bool:
+    """Done in an earlier run, and its file is still there, whole and unchanged."""
+    if row is None or row.get("edition") != request.edition or not row.get("letter_pages"):
+        return False
+    path = folder / f"{request.request_id}.pdf"
+    if not path.is_file():
+        return False
+    return hashlib.sha256(path.read_bytes()).hexdigest() == row.get("sha256")
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total
+    end = "" if sys.stderr.isatty() else "\n"
+    if sys.stderr.isatty() or done == total or done % 10 == 0:
+        print(f"\rcopies: [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+              end=end, file=sys.stderr, flush=True)
+
+
+def summary(report: CopiesReport, root: Path) -> str:
+    papers = ", ".join(f"{paper} {sheets} sheets"
+                       for paper, sheets in sorted(report.sheets_by_paper.items()))
+    return (
+        f"copies: {report.count('done')} done, {report.count('rejected')} rejected, "
+        f"{report.count('skipped')} skipped (done before); paper: {papers or 'none'}; "
+        f"{report.seconds:.1f} s; {report.folder.relative_to(root.resolve())}/"
+    )

@@ -142,6 +142,11 @@ def make_copies(
         else:
             good.append(request)
 
+    # Requests whose name, address or note the guide's own typeface cannot set whole.
+    main_faces = shipped_faces(config.styles_dir / "fonts")
+    wide = {r.request_id for r in good
+            if uncovered(r.name + "".join(r.address) + r.note, main_faces)}
+
     previous = _read_manifest(folder / "manifest.csv")
     todo = [r for r in good if not _already_done(r, previous.get(r.request_id), folder)]
     done_before = {r.request_id for r in good} - {r.request_id for r in todo}
@@ -149,7 +154,7 @@ def make_copies(
     # Each edition the new requests need is typeset once (or reused when up to date).
     guides = {name: _guide(root, config, name, jobs, source_date_epoch)
               for name in dict.fromkeys(r.edition for r in todo)}
-    letters = _letters(config, todo, faces, root) if todo else {}
+    letters = _letters(config, todo, faces, root, wide) if todo else {}
 
     outcomes: dict[str, Outcome] = {}
     for position, request in enumerate(good):
@@ -175,11 +180,15 @@ def make_copies(
             outcome.paper = paper.name
         outcome.pages, outcome.sheets = _count(path, outcome.letter_pages, request.copies)
         outcomes[request.request_id] = outcome
+        if outcome.status == "done":
+            # Kept current as it goes: a run cut short can be resumed from here.
+            _write_manifest(folder / "manifest.csv",
+                            [*outcomes.values(), *_kept(previous, outcomes)])
     if progress and good and sys.stderr.isatty():
         print(file=sys.stderr)
 
     _combined(folder, good, outcomes, config)
-    _labels(folder, good, outcomes, config, labels, faces, root)
+    _labels(folder, good, outcomes, config, labels, faces, root, wide)
     for rejection in rejected:
         outcomes[f"row-{rejection.row}"] = Outcome(
             rejection.request_id, rejection.row, "rejected", reason=rejection.reason
@@ -236,8 +245,8 @@ def _guide(root: Path, config: Config, edition: str, jobs: int | None,
     return candidates[0], paper
 
 
-def _letters(config: Config, todo: list[Request], faces: tuple[object, ...], root: Path
-             ) -> dict[str, bytes]:
+def _letters(config: Config, todo: list[Request], faces: tuple[object, ...], root: Path,
+             wide: set[str]) -> dict[str, bytes]:
     """Every letter of the batch typeset in one document, then cut into even page runs."""
     letters: dict[str, bytes] = {}
     by_paper: dict[str, list[Request]] = {}
@@ -247,7 +256,7 @@ def _letters(config: Config, todo: list[Request], faces: tuple[object, ...], roo
     templates = Templates(config, faces)  # type: ignore[arg-type]
     names = {e.name: _edition_title(e.name) for e in config.editions}
     for paper, group in by_paper.items():
-        part = templates.cover_letters(group, PAGE_SIZES[paper], names)
+        part = templates.cover_letters(group, PAGE_SIZES[paper], names, wide)
         rendered = typeset(part, root, whole_fonts=False)
         starts = {int(a.name.split("-")[1]): a.page for a in rendered.anchors
                   if a.name.startswith("letter-")}
@@ -335,7 +344,7 @@ def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome], c
 
 
 def _labels(folder: Path, good: list[Request], outcomes: dict[str, Outcome], config: Config,
-            paper: str | None, faces: tuple[object, ...], root: Path) -> None:
+            paper: str | None, faces: tuple[object, ...], root: Path, wide: set[str]) -> None:
     if not good:
         return
     default_page = config.edition_named().layout.page.name
@@ -349,7 +358,7 @@ def _labels(folder: Path, good: list[Request], outcomes: dict[str, Outcome], con
         pages[-1].append(Label(request, sheet.left_mm + column * sheet.pitch_x_mm,
                                sheet.top_mm + row * sheet.pitch_y_mm))
         outcomes[request.request_id].label = f"sheet {page + 1}, row {row + 1}, column {column + 1}"
-    part = Templates(config, faces).labels(pages, sheet)  # type: ignore[arg-type]
+    part = Templates(config, faces).labels(pages, sheet, wide)  # type: ignore[arg-type]
     pdf = typeset(part, root, whole_fonts=False).pdf
     with pikepdf.open(io.BytesIO(pdf)) as document:
         _plain_metadata(document, config)
@@ -373,6 +382,20 @@ def _write_manifest(path: Path, outcomes: list[Outcome]) -> None:
                                             o.letter_pages or "", o.sha256, o.label, status,
                                             o.reason)])
     write_atomically(path, out.getvalue().encode("utf-8"), mode=PRIVATE_FILE)
+
+
+def _kept(previous: dict[str, dict[str, str]], outcomes: dict[str, Outcome]) -> list[Outcome]:
+    """Requests done in an earlier run that this run has not reached yet."""
+    kept = []
+    for request_id, row in previous.items():
+        if request_id not in outcomes:
+            kept.append(Outcome(
+                request_id, int(row.get("row") or 0), "done", row.get("edition", ""),
+                int(row.get("copies") or 0), int(row.get("pages") or 0),
+                int(row.get("sheets") or 0), row.get("paper", ""), row.get("file", ""),
+                int(row.get("letter_pages") or 0), row.get("sha256", ""), row.get("label", ""),
+            ))
+    return kept
 
 
 def _cell(value: object) -> str:

@@ -85,7 +85,8 @@ def uncovered(text: str, faces: tuple[FontFace, ...]) -> str:
 
 @lru_cache(maxsize=32)
 def _cmap(path: Path) -> frozenset[int]:
-    return frozenset(TTFont(path, lazy=True).getBestCmap())
+    with TTFont(path, lazy=True) as font:
+        return frozenset(font.getBestCmap())
 
 
 def trimmed_faces(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[FontFace, ...]:

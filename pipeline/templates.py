@@ -189,7 +189,11 @@ class Templates:
         return Part(name, html, chapter.path, PROJECT_URL)
 
     def cover_letters(
-        self, requests: list[Request], paper: PageSize, edition_names: dict[str, str]
+        self,
+        requests: list[Request],
+        paper: PageSize,
+        edition_names: dict[str, str],
+        wide: set[str],
     ) -> Part:
         """All the letters of a batch on one paper size: one document, one letter per sheet."""
         html = self._render(
@@ -198,11 +202,13 @@ class Templates:
             requests=requests,
             paper=paper,
             edition_names=edition_names,
+            wide=wide,
         )
         return Part("cover-letters", html, self.config.path, PROJECT_URL)
 
-    def labels(self, pages: list[list[Label]], sheet: LabelSheet) -> Part:
-        html = self._render("labels.html", self.config.path, pages=pages, sheet=sheet)
+    def labels(self, pages: list[list[Label]], sheet: LabelSheet, wide: set[str]) -> Part:
+        html = self._render("labels.html", self.config.path, pages=pages, sheet=sheet,
+                            wide=wide)
         return Part("labels", html, self.config.path, PROJECT_URL)
 
     def sheet_marks(

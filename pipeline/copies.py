@@ -19,6 +19,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,11 +29,18 @@ import pikepdf
 
 from pipeline.build import build, inputs_newer_than, write_atomically
 from pipeline.config import PAGE_SIZES, load_config
-from pipeline.fonts import fallback_faces, shipped_faces, uncovered
-from pipeline.model import BookletError, Config, PageSize
+from pipeline.fonts import (
+    FAMILY,
+    FontFace,
+    fallback_faces,
+    shipped_faces,
+    trim_faces,
+    uncovered,
+)
+from pipeline.model import BookletError, Config, PageSize, Part
 from pipeline.requests import Rejection, Request, read_requests
 from pipeline.templates import Templates
-from pipeline.typeset import typeset
+from pipeline.typeset import default_jobs, typeset_all
 
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
@@ -154,14 +162,26 @@ def make_copies(
     # Each edition the new requests need is typeset once (or reused when up to date).
     guides = {name: _guide(root, config, name, jobs, source_date_epoch)
               for name in dict.fromkeys(r.edition for r in todo)}
-    letters = _letters(config, todo, faces, root, wide) if todo else {}
+    # The letters and labels embed fonts trimmed to this batch's characters. They say
+    # which characters the names use, so they live in the batch folder, never in the
+    # cache, and are deleted when the batch is done.
+    font_folder = folder / ".fonts"
+    try:
+        text = _batch_text(config, good)
+        batch_faces = trim_faces(_faces_needed(faces, text), text, font_folder)
+        labels_part, positions = _labels(good, config, labels, batch_faces, wide)
+        packets, labels_pdf = _packets(config, todo, batch_faces, root, wide, guides, jobs,
+                                       labels_part)
+    finally:
+        shutil.rmtree(font_folder, ignore_errors=True)
 
     outcomes: dict[str, Outcome] = {}
     for position, request in enumerate(good):
         if progress:
             _progress(position + 1, len(good))
         outcome = Outcome(request.request_id, request.row, "done", request.edition,
-                          request.copies, file=f"{request.request_id}.pdf")
+                          request.copies, file=f"{request.request_id}.pdf",
+                          label=positions.get(request.request_id, ""))
         path = folder / outcome.file
         if request.request_id in done_before:
             before = previous[request.request_id]
@@ -169,26 +189,25 @@ def make_copies(
             outcome.sha256 = before["sha256"]
             outcome.letter_pages = int(before["letter_pages"])
             outcome.paper = before["paper"]
+            outcome.pages, outcome.sheets = int(before["pages"]), int(before["sheets"])
         else:
-            guide_path, paper = guides[request.edition]
-            letter = letters[request.request_id]
-            data = _packet(letter, guide_path, config)
-            write_atomically(path, data, mode=PRIVATE_FILE)
-            outcome.sha256 = hashlib.sha256(data).hexdigest()
-            with pikepdf.open(io.BytesIO(letter)) as letter_pdf:
-                outcome.letter_pages = len(letter_pdf.pages)
-            outcome.paper = paper.name
-        outcome.pages, outcome.sheets = _count(path, outcome.letter_pages, request.copies)
+            packet = packets[request.request_id]
+            write_atomically(path, packet.data, mode=PRIVATE_FILE)
+            outcome.sha256 = hashlib.sha256(packet.data).hexdigest()
+            outcome.letter_pages = packet.letter_pages
+            outcome.paper = guides[request.edition][1].name
+            outcome.pages, outcome.sheets = _sheets(packet, request.copies)
         outcomes[request.request_id] = outcome
         if outcome.status == "done":
-            # Kept current as it goes: a run cut short can be resumed from here.
+            # Kept current as it goes: a run cut short resumes from here.
             _write_manifest(folder / "manifest.csv",
                             [*outcomes.values(), *_kept(previous, outcomes)])
     if progress and good and sys.stderr.isatty():
         print(file=sys.stderr)
 
     _combined(folder, good, outcomes, config)
-    _labels(folder, good, outcomes, config, labels, faces, root, wide)
+    if labels_pdf is not None:
+        write_atomically(folder / "labels.pdf", labels_pdf, mode=PRIVATE_FILE)
     for rejection in rejected:
         outcomes[f"row-{rejection.row}"] = Outcome(
             rejection.request_id, rejection.row, "rejected", reason=rejection.reason
@@ -245,34 +264,77 @@ def _guide(root: Path, config: Config, edition: str, jobs: int | None,
     return candidates[0], paper
 
 
-def _letters(config: Config, todo: list[Request], faces: tuple[object, ...], root: Path,
-             wide: set[str]) -> dict[str, bytes]:
-    """Every letter of the batch typeset in one document, then cut into even page runs."""
-    letters: dict[str, bytes] = {}
-    by_paper: dict[str, list[Request]] = {}
-    for request in todo:
-        edition = config.edition_named(request.edition)
-        by_paper.setdefault((edition.paper or edition.layout.page).name, []).append(request)
+@dataclass(frozen=True)
+class Packet:
+    data: bytes
+    letter_pages: int
+    guide_pages: int
+    landscape: bool  # an imposed guide: its pages are the sides of its sheets
+
+
+def _packets(config: Config, todo: list[Request], faces: tuple[object, ...], root: Path,
+             wide: set[str], guides: dict[str, tuple[Path, PageSize]], jobs: int | None,
+             labels: Part | None) -> tuple[dict[str, Packet], bytes | None]:
+    """Every request's letter (on its own sheets) followed by its guide; and the labels.
+
+    The letters are typeset a few dozen to a document, the documents (and the
+    label sheets) in parallel, then cut at each letter's first page.
+    """
     templates = Templates(config, faces)  # type: ignore[arg-type]
     names = {e.name: _edition_title(e.name) for e in config.editions}
-    for paper, group in by_paper.items():
-        part = templates.cover_letters(group, PAGE_SIZES[paper], names, wide)
-        rendered = typeset(part, root, whole_fonts=False)
-        starts = {int(a.name.split("-")[1]): a.page for a in rendered.anchors
-                  if a.name.startswith("letter-")}
-        with pikepdf.open(io.BytesIO(rendered.pdf)) as pdf:
-            for index, request in enumerate(group):
-                first = starts[index]
-                last = starts.get(index + 1, len(pdf.pages))
-                one = pikepdf.new()
-                one.pages.extend(pdf.pages[first:last])
-                if len(one.pages) % 2:  # the guide starts on a fresh sheet
-                    one.add_blank_page(page_size=(pdf.pages[first].mediabox[2],
-                                                  pdf.pages[first].mediabox[3]))
-                out = io.BytesIO()
-                one.save(out)
-                letters[request.request_id] = out.getvalue()
-    return letters
+    groups: dict[str, list[Request]] = {}
+    for request in todo:
+        edition = config.edition_named(request.edition)
+        groups.setdefault((edition.paper or edition.layout.page).name, []).append(request)
+    chunks: list[tuple[str, list[Request]]] = []
+    workers = max(1, jobs or default_jobs())
+    for paper, group in groups.items():
+        size = max(10, -(-len(group) // workers))
+        chunks += [(paper, group[i : i + size]) for i in range(0, len(group), size)]
+    parts = [templates.cover_letters(group, PAGE_SIZES[paper], names, wide)
+             for paper, group in chunks]
+    # WeasyPrint subsets the (already small, batch-trimmed) fonts itself: only its
+    # subsetting maps shaped glyphs (Arabic joining forms) back to text.
+    rendered = typeset_all([*parts, *([labels] if labels else [])], root, jobs,
+                           whole_fonts=False)
+    labels_pdf = None
+    if labels is not None:
+        with pikepdf.open(io.BytesIO(rendered.pop().pdf)) as document:
+            _plain_metadata(document, config)
+            out = io.BytesIO()
+            document.save(out, deterministic_id=True)
+            labels_pdf = out.getvalue()
+
+    books = {name: pikepdf.open(path) for name, (path, _) in guides.items()}
+    packets: dict[str, Packet] = {}
+    try:
+        for (_, group), part in zip(chunks, rendered, strict=True):
+            starts = {int(a.name.split("-")[1]): a.page for a in part.anchors
+                      if a.name.startswith("letter-")}
+            with pikepdf.open(io.BytesIO(part.pdf)) as letters:
+                for index, request in enumerate(group):
+                    first = starts[index]
+                    last = starts.get(index + 1, len(letters.pages))
+                    book = books[request.edition]
+                    with pikepdf.new() as pdf:
+                        pdf.pages.extend(letters.pages[first:last])
+                        if len(pdf.pages) % 2:  # the guide starts on a fresh sheet
+                            box = letters.pages[first].mediabox
+                            pdf.add_blank_page(page_size=(box[2], box[3]))
+                        letter_pages = len(pdf.pages)
+                        pdf.pages.extend(book.pages)
+                        _plain_metadata(pdf, config)
+                        out = io.BytesIO()
+                        pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                                 deterministic_id=True, compress_streams=True)
+                    box = book.pages[0].mediabox
+                    landscape = float(box[2]) - float(box[0]) > float(box[3]) - float(box[1])
+                    packets[request.request_id] = Packet(out.getvalue(), letter_pages,
+                                                         len(book.pages), landscape)
+    finally:
+        for book in books.values():
+            book.close()
+    return packets, labels_pdf
 
 
 def _edition_title(name: str) -> str:
@@ -287,17 +349,6 @@ def _edition_title(name: str) -> str:
     return titles.get(name, f"{name} edition")
 
 
-def _packet(letter: bytes, guide: Path, config: Config) -> bytes:
-    """One request: the letter, then the guide. Metadata names the guide, never the person."""
-    with pikepdf.open(io.BytesIO(letter)) as pdf, pikepdf.open(guide) as book:
-        pdf.pages.extend(book.pages)
-        _plain_metadata(pdf, config)
-        out = io.BytesIO()
-        pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
-                 deterministic_id=True, compress_streams=True)
-    return out.getvalue()
-
-
 def _plain_metadata(pdf: pikepdf.Pdf, config: Config) -> None:
     pdf.docinfo = pdf.make_indirect(pikepdf.Dictionary(
         Title=f"{config.title} (free copy)", Author=config.author, Creator="booklet",
@@ -310,15 +361,12 @@ def _plain_metadata(pdf: pikepdf.Pdf, config: Config) -> None:
     pdf.Root.Lang = config.language
 
 
-def _count(packet: Path, letter_pages: int, copies: int) -> tuple[int, int]:
+def _sheets(packet: Packet, copies: int) -> tuple[int, int]:
     """Pages and sheets of paper for a request, all copies (double-sided printing)."""
-    with pikepdf.open(packet) as pdf:
-        guide_pages = len(pdf.pages) - letter_pages
-        box = pdf.pages[-1].mediabox
-        landscape = float(box[2]) - float(box[0]) > float(box[3]) - float(box[1])
-    # An imposed guide's pages are the two sides of its sheets.
-    guide_sheets = guide_pages // 2 if landscape else -(-guide_pages // 2)
-    return letter_pages + copies * guide_pages, letter_pages // 2 + copies * guide_sheets
+    guide_sheets = (packet.guide_pages // 2 if packet.landscape
+                    else -(-packet.guide_pages // 2))
+    pages = packet.letter_pages + copies * packet.guide_pages
+    return pages, packet.letter_pages // 2 + copies * guide_sheets
 
 
 def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome], config: Config
@@ -343,13 +391,41 @@ def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome], c
         write_atomically(folder / f"print-{edition}.pdf", out.getvalue(), mode=PRIVATE_FILE)
 
 
-def _labels(folder: Path, good: list[Request], outcomes: dict[str, Outcome], config: Config,
-            paper: str | None, faces: tuple[object, ...], root: Path, wide: set[str]) -> None:
+def _faces_needed(faces: tuple[FontFace, ...], text: str) -> tuple[FontFace, ...]:
+    """Upright faces only (letters and labels use no italics), fallbacks only if used."""
+    needed = []
+    main = tuple(f for f in faces if f.family == FAMILY)
+    missing = uncovered(text, main)
+    for face in faces:
+        if face.style != "normal":
+            continue
+        if face.family == FAMILY or (missing and uncovered(missing, (face,)) != missing):
+            needed.append(face)
+    return tuple(needed)
+
+
+def _batch_text(config: Config, good: list[Request]) -> str:
+    """Every character the batch's letters and labels may print."""
+    text = "".join(r.name + "".join(r.address) + r.note + r.request_id for r in good)
+    for template in ("cover-letter.html", "labels.html"):
+        text += (config.styles_dir / "templates" / template).read_text(encoding="utf-8")
+    for edition in config.editions:
+        text += _edition_title(edition.name)
+    return text + config.title + config.author + config.edition + config.copies_text + (
+        config.copies_url
+    )
+
+
+def _labels(good: list[Request], config: Config, paper: str | None,
+            faces: tuple[object, ...], wide: set[str]
+            ) -> tuple[Part | None, dict[str, str]]:
+    """The label sheets in request order (to typeset), and where each request's label is."""
     if not good:
-        return
+        return None, {}
     default_page = config.edition_named().layout.page.name
     sheet = LABEL_SHEETS[paper or ("a4" if default_page in ("a4", "a5") else "letter")]
     pages: list[list[Label]] = []
+    positions = {}
     for index, request in enumerate(good):
         page, slot = divmod(index, sheet.per_sheet)
         row, column = divmod(slot, sheet.columns)
@@ -357,14 +433,8 @@ def _labels(folder: Path, good: list[Request], outcomes: dict[str, Outcome], con
             pages.append([])
         pages[-1].append(Label(request, sheet.left_mm + column * sheet.pitch_x_mm,
                                sheet.top_mm + row * sheet.pitch_y_mm))
-        outcomes[request.request_id].label = f"sheet {page + 1}, row {row + 1}, column {column + 1}"
-    part = Templates(config, faces).labels(pages, sheet, wide)  # type: ignore[arg-type]
-    pdf = typeset(part, root, whole_fonts=False).pdf
-    with pikepdf.open(io.BytesIO(pdf)) as document:
-        _plain_metadata(document, config)
-        out = io.BytesIO()
-        document.save(out, deterministic_id=True)
-    write_atomically(folder / "labels.pdf", out.getvalue(), mode=PRIVATE_FILE)
+        positions[request.request_id] = f"sheet {page + 1}, row {row + 1}, column {column + 1}"
+    return Templates(config, faces).labels(pages, sheet, wide), positions  # type: ignore[arg-type]
 
 
 MANIFEST_COLUMNS = ("request_id", "row", "edition", "copies", "pages", "sheets", "paper",

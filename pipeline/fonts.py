@@ -98,7 +98,12 @@ def trimmed_faces(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[FontFace
     digest.update(characters.encode("utf-8", "surrogatepass"))
     for face in faces:
         digest.update(face.path.read_bytes())
-    folder = cache_dir / "fonts" / digest.hexdigest()[:16]
+    return trim_faces(faces, characters, cache_dir / "fonts" / digest.hexdigest()[:16])
+
+
+def trim_faces(faces: tuple[FontFace, ...], text: str, folder: Path) -> tuple[FontFace, ...]:
+    """Each face trimmed to the characters of `text` (plus ALWAYS), written into `folder`."""
+    characters = "".join(sorted(set(text) | set(ALWAYS)))
     trimmed = []
     for face in faces:
         target = folder / face.path.name

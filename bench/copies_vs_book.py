@@ -1,0 +1,59 @@
+"""Time 100 complimentary copies against one full book build, in one run.
+
+    .venv/bin/python bench/copies_vs_book.py
+
+In a temporary copy of the project: (a) one full build of the default
+edition; (b) 100 requests (invented names, all US: the default Letter
+edition) from cold, which typesets that edition once inside the batch;
+(c) the same 100 again into a new batch with the edition already built.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.build import build  # noqa: E402
+from pipeline.copies import make_copies  # noqa: E402
+
+NAMES = ["Ann Example", "Zoë Sample", "Łukasz Testowy", "Иван Образцов", "Αλέξης Δοκιμή"]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name in ("booklet.toml", "chapters", "styles"):
+            source = ROOT / name
+            (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+        with (root / "requests.csv").open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["request_id", "name", "address", "city", "country", "copies"])
+            for n in range(100):
+                writer.writerow([f"R{n:03d}", NAMES[n % len(NAMES)], f"{n} Example Road",
+                                 "Springfield", "US", 1])
+        build(root, output=root / "warm.pdf", source_date_epoch=1)  # fonts cache, like a rebuild
+        started = time.perf_counter()
+        build(root, output=root / "book.pdf", source_date_epoch=1)
+        book = time.perf_counter() - started
+        started = time.perf_counter()
+        cold = make_copies(root, root / "requests.csv", "cold", source_date_epoch=1,
+                           progress=False)
+        cold_s = time.perf_counter() - started
+        started = time.perf_counter()
+        make_copies(root, root / "requests.csv", "warm", source_date_epoch=1, progress=False)
+        warm_s = time.perf_counter() - started
+        print(f"one full book build: {book:.2f} s")
+        print(f"100 copies, edition typeset in the batch: {cold_s:.2f} s "
+              f"({cold_s / book:.2f}x); done {cold.count('done')}")
+        print(f"100 copies, edition already built: {warm_s:.2f} s ({warm_s / book:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -44,6 +44,7 @@ from pipeline.model import (
     Finding,
     PageMap,
     TocEntry,
+    shown_path,
 )
 from pipeline.pagemap import PartSpec, plan_book
 from pipeline.sources import load_chapters
@@ -203,7 +204,7 @@ def build_edition(
             # contents that were printed: preflight checks one against the other.
             expected = contents(converted, None)
             findings += preflight(
-                temporary, config, expected, _shown(linear, root), today or date.today(),
+                temporary, config, expected, shown_path(linear, root), today or date.today(),
                 fold=edition.impose, layout=edition.layout,
             )
             if strict:
@@ -283,8 +284,8 @@ def write_check_json(report: BuildReport, path: Path, root: Path) -> None:
     """The same findings as the printed report, for machines."""
     data = {
         "edition": report.edition,
-        "pdf": _shown(report.output, root),
-        "files": [_shown(p, root) for p in report.extras],
+        "pdf": shown_path(report.output, root),
+        "files": [shown_path(p, root) for p in report.extras],
         "padding": report.padding,
         "sheets": report.sheets,
         "rejected": report.rejected,
@@ -302,12 +303,6 @@ def write_check_json(report: BuildReport, path: Path, root: Path) -> None:
     }
     write_atomically(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
 
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def inputs_newer_than(output: Path, root: Path) -> bool:
@@ -332,7 +327,7 @@ def check_existing(
     converted = convert_book(load_chapters(config), root)
     findings, grades = lint_book(converted, config)
     findings += preflight(
-        output, config, contents(converted, None), _shown(output, root), today or date.today(),
+        output, config, contents(converted, None), shown_path(output, root), today or date.today(),
         layout=config.edition_named().layout,
     )
     if strict:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.model import BookletError, BuildReport, Finding
+from pipeline.model import BookletError, BuildReport, Finding, shown_path
 
 log = logging.getLogger("booklet")
 
@@ -138,7 +138,7 @@ def _build(args: argparse.Namespace) -> int:
         from pipeline.build import extract_chapter
 
         path = extract_chapter(report, args.only, args.project.resolve())
-        print(f"booklet: wrote {_shown(path, args.project)}", file=sys.stderr)
+        print(f"booklet: wrote {shown_path(path, args.project)}", file=sys.stderr)
     return status
 
 
@@ -187,7 +187,7 @@ def _handouts(args: argparse.Namespace) -> int:
     _print_findings(list(report.findings))
     root = args.project.resolve()
     for handout in report.handouts:
-        print(f"{_shown(handout.path, root)}: {handout.pages} pages", file=sys.stderr)
+        print(f"{shown_path(handout.path, root)}: {handout.pages} pages", file=sys.stderr)
     errors = sum(1 for f in report.findings if f.severity == "error")
     print(f"handouts: {len(report.handouts)} built in {report.seconds:.2f}s, "
           f"{_count(errors, 'error')}, {_count(len(report.findings) - errors, 'warning')}",
@@ -213,7 +213,7 @@ def _copies(args: argparse.Namespace) -> int:
     for outcome in report.outcomes:
         if outcome.status == "rejected":
             who = f" ({outcome.request_id})" if outcome.request_id else ""
-            print(f"{_shown(args.requests, root)}: row {outcome.row}{who}: rejected: "
+            print(f"{shown_path(args.requests, root)}: row {outcome.row}{who}: rejected: "
                   f"{outcome.reason}", file=sys.stderr)
     print(summary(report, root), file=sys.stderr)
     return 1 if report.count("rejected") else 0
@@ -233,11 +233,11 @@ def _report(report: BuildReport, root: Path) -> int:
     if report.grades:
         grades = ", ".join(f"{Path(p).stem} {g:.1f}" for p, g in report.grades.items())
         print(f"reading grade level: {grades}", file=sys.stderr)
-    shown = _shown(report.output, root)
+    shown = shown_path(report.output, root)
     stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
     counts = f"{_count(report.errors, 'error')}, {_count(report.warnings, 'warning')}"
     if report.rejected:
-        intended = _shown(report.target or report.output, root)
+        intended = shown_path(report.target or report.output, root)
         print(
             f"booklet: {counts}: the PDF was not accepted. It is kept for inspection at "
             f"{shown}; {intended} still holds the last good build.",
@@ -250,7 +250,7 @@ def _report(report: BuildReport, root: Path) -> int:
         file=sys.stderr,
     )
     if report.sheets:
-        files = ", ".join(_shown(p, root) for p in report.extras)
+        files = ", ".join(shown_path(p, root) for p in report.extras)
         print(
             f"booklet: {report.edition}: {report.sheets} sheets, imposed for folding "
             f"({report.padding} blank page{'' if report.padding == 1 else 's'} added before "
@@ -268,12 +268,6 @@ def _print_findings(findings: list[Finding]) -> None:
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
 
 
 _COMMANDS = {

@@ -39,6 +39,7 @@ from pipeline.model import (
     Problem,
     Reference,
     project_url,
+    shown_path,
 )
 from pipeline.sources import slug_of
 
@@ -293,7 +294,7 @@ def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
     findings = _Findings()
     md = make_markdown(chapter, root, findings)
     fragment = md.convert(chapter.body)
-    rel = _rel(chapter.path, root)
+    rel = shown_path(chapter.path, root)
     body_lines = chapter.body.split("\n")
     problems = [
         Problem(rel, _line_of(needle, body_lines, chapter.body_line), message, hint, check)
@@ -372,7 +373,7 @@ def check_references(chapters: list[ConvertedChapter], root: Path) -> None:
                 hint = f"headings there: {', '.join('#' + i for i in ids[:6])}" if ids else None
             problems.append(
                 Problem(
-                    _rel(converted.chapter.path, root),
+                    shown_path(converted.chapter.path, root),
                     ref.line,
                     f"link '{ref.href}' points at a heading that does not exist",
                     hint,
@@ -417,9 +418,3 @@ def _line_of(needle: str, body_lines: list[str], first_line: int) -> int:
             return first_line + offset
     return first_line
 
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)

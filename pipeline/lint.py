@@ -32,7 +32,14 @@ from pathlib import Path
 
 from pipeline import mojibake
 from pipeline.convert import FENCE_RE, HEADING_RE, check_references, convert
-from pipeline.model import BookletError, Chapter, Config, ConvertedChapter, Finding
+from pipeline.model import (
+    BookletError,
+    Chapter,
+    Config,
+    ConvertedChapter,
+    Finding,
+    shown_path,
+)
 from pipeline.sources import read_chapter, slug_of
 
 IGNORE_RE = re.compile(r"<!--\s*booklet-ignore:\s*([a-z0-9, -]+?)\s*-->")
@@ -65,7 +72,7 @@ def lint(config: Config, paths: list[Path] | None = None) -> LintResult:
     root = config.root
     configured = [config.chapters_dir / name for name in config.chapter_files]
     wanted = configured if paths is None else paths
-    selected = {_rel(path, root) for path in wanted}
+    selected = {shown_path(path, root) for path in wanted}
     result = LintResult()
     findings: list[Finding] = []
     for path in dict.fromkeys([*configured, *wanted]):
@@ -82,7 +89,7 @@ def lint(config: Config, paths: list[Path] | None = None) -> LintResult:
 
 def _lint_file(path: Path, config: Config, result: LintResult) -> list[Finding]:
     root = config.root
-    rel = _rel(path, root)
+    rel = shown_path(path, root)
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -125,7 +132,7 @@ def _lint_file(path: Path, config: Config, result: LintResult) -> list[Finding]:
 def lint_chapter(converted: ConvertedChapter, config: Config) -> tuple[list[Finding], float]:
     """The lint checks on a chapter that read and converted cleanly; and its grade level."""
     chapter = converted.chapter
-    rel = _rel(chapter.path, config.root)
+    rel = shown_path(chapter.path, config.root)
     findings = _mojibake(chapter.path.read_text(encoding="utf-8-sig"), rel)
     findings += _structure(chapter, chapter.body.split("\n"), rel, config)
     findings += _duplicate_headings(converted, rel)
@@ -337,12 +344,6 @@ def _front_line(chapter: Chapter, key: str) -> int | None:
             return number
     return None
 
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def as_errors(findings: list[Finding]) -> list[Finding]:

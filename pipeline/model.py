@@ -27,6 +27,14 @@ def project_url(path: Path, root: Path) -> str:
     return PROJECT_URL + relative.as_posix()
 
 
+def shown_path(path: Path, root: Path) -> str:
+    """`path` as the user knows it: relative to the project, when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 # --- errors ------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.model import BookletError, Chapter, Config, Problem, Source
+from pipeline.model import BookletError, Chapter, Config, Problem, Source, shown_path
 
 FRONT_MATTER_KEYS = {
     "title": "text",
@@ -42,7 +42,7 @@ def load_chapters(config: Config) -> list[Chapter]:
     problems: list[Problem] = []
     chapters: list[Chapter] = []
     seen: dict[str, Path] = {}
-    config_rel = _rel(config.path, config.root)
+    config_rel = shown_path(config.path, config.root)
     for index, name in enumerate(config.chapter_files):
         line = config.chapter_lines[index] if index < len(config.chapter_lines) else None
         path = (config.chapters_dir / name).resolve()
@@ -73,7 +73,7 @@ def load_chapters(config: Config) -> list[Chapter]:
                     config_rel,
                     line,
                     f"duplicate chapter slug '{slug}': chapters/{name} and "
-                    f"{_rel(seen[slug], config.root)}",
+                    f"{shown_path(seen[slug], config.root)}",
                     "rename one of the files",
                 )
             )
@@ -89,7 +89,7 @@ def load_chapters(config: Config) -> list[Chapter]:
 
 
 def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
-    rel = _rel(path, root)
+    rel = shown_path(path, root)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -213,9 +213,3 @@ def _sources(items: list[Any], line: int, rel: str) -> tuple[Source, ...]:
             )
     return tuple(sources)
 
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)

@@ -36,6 +36,7 @@ from pipeline.model import (
     Part,
     PendingLink,
     RenderedPart,
+    shown_path,
 )
 
 # Options for every write: fonts are embedded whole (they are already trimmed to
@@ -108,7 +109,9 @@ def typeset(
             html = HTML(string=part.html, base_url=part.base_url, url_fetcher=ProjectFetcher(root))
             document = html.render()
         except RefusedFetch as err:
-            raise BookletError.at(_rel(part.source, root), None, f"refused to load {err}") from None
+            raise BookletError.at(
+                shown_path(part.source, root), None, f"refused to load {err}"
+            ) from None
         anchors: list[Anchor] = []
         pending: list[PendingLink] = []
         local = {name for page in document.pages for name in page.anchors}
@@ -200,9 +203,3 @@ def default_jobs() -> int:
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)

@@ -1,6 +1,9 @@
 """Time 100 complimentary copies against one full book build, in one run.
 
-    .venv/bin/python bench/copies_vs_book.py
+    .venv/bin/python bench/copies_vs_book.py [REPEAT]
+
+REPEAT (default 1) makes the book bigger by repeating the starter's skin
+chapter that many times, to see the ratio on a guide of realistic length.
 
 In a temporary copy of the project: (a) one full build of the default
 edition; (b) 100 requests (invented names, all US: the default Letter
@@ -32,6 +35,18 @@ def main() -> None:
         for name in ("booklet.toml", "chapters", "styles"):
             source = ROOT / name
             (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+        repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+        skin = (root / "chapters" / "03-skin-metastasis.md").read_text(encoding="utf-8")
+        extra = []
+        for n in range(2, repeat + 1):
+            (root / "chapters" / f"03-skin-{n}.md").write_text(
+                skin.replace("title: Skin metastasis", f"title: Skin metastasis ({n})"),
+                encoding="utf-8")
+            extra.append(f'"03-skin-{n}.md",')
+        config = (root / "booklet.toml").read_text(encoding="utf-8")
+        config = config.replace('"03-skin-metastasis.md",',
+                                '"03-skin-metastasis.md", ' + " ".join(extra))
+        (root / "booklet.toml").write_text(config, encoding="utf-8")
         with (root / "requests.csv").open("w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["request_id", "name", "address", "city", "country", "copies"])
@@ -49,7 +64,8 @@ def main() -> None:
         started = time.perf_counter()
         make_copies(root, root / "requests.csv", "warm", source_date_epoch=1, progress=False)
         warm_s = time.perf_counter() - started
-        print(f"one full book build: {book:.2f} s")
+        pages = len(__import__("pypdf").PdfReader(root / "book.pdf").pages)
+        print(f"one full book build ({pages} pages): {book:.2f} s")
         print(f"100 copies, edition typeset in the batch: {cold_s:.2f} s "
               f"({cold_s / book:.2f}x); done {cold.count('done')}")
         print(f"100 copies, edition already built: {warm_s:.2f} s ({warm_s / book:.2f}x)")

@@ -205,7 +205,7 @@ def make_copies(
     if progress and good and sys.stderr.isatty():
         print(file=sys.stderr)
 
-    _combined(folder, good, outcomes, config)
+    _combined(folder, good, outcomes, guides, config)
     if labels_pdf is not None:
         write_atomically(folder / "labels.pdf", labels_pdf, mode=PRIVATE_FILE)
     for rejection in rejected:
@@ -369,26 +369,64 @@ def _sheets(packet: Packet, copies: int) -> tuple[int, int]:
     return pages, packet.letter_pages // 2 + copies * guide_sheets
 
 
-def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome], config: Config
-              ) -> None:
-    """One print job per edition: every letter with its guide, each copy, in request order."""
+def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
+              guides: dict[str, tuple[Path, PageSize]], config: Config) -> None:
+    """One print job per edition: every letter with its guide, each copy, in request order.
+
+    The guide's pages come from one open copy of the edition's PDF, and every
+    further copy is a new page object over the same content and resources, so a
+    job of a hundred guides holds each font and image once. The page list is built
+    in one go: inserting thousands of pages one at a time is quadratic in qpdf.
+    """
     for edition in dict.fromkeys(r.edition for r in good):
+        guide_path = guides[edition][0] if edition in guides else _existing_guide(
+            config, edition)
+        wanted = [r for r in good if r.edition == edition]
+        opened: list[pikepdf.Pdf] = []
         with pikepdf.new() as pdf:
-            packets = []
-            for request in (r for r in good if r.edition == edition):
+            guide_pages: list[pikepdf.Object] = []
+            if guide_path is not None:
+                book = pikepdf.open(guide_path)
+                opened.append(book)
+                pdf.pages.extend(book.pages)
+                guide_pages = [page.obj for page in pdf.pages]
+            order: list[pikepdf.Object] = []
+            for request in wanted:
                 outcome = outcomes[request.request_id]
                 packet = pikepdf.open(folder / outcome.file)
-                packets.append(packet)
-                pdf.pages.extend(packet.pages[: outcome.letter_pages])
+                opened.append(packet)
+                split = outcome.letter_pages
+                take = split if guide_pages else len(packet.pages)
+                before = len(pdf.pages)
+                pdf.pages.extend(packet.pages[:take])
+                added = [pdf.pages[i].obj for i in range(before, len(pdf.pages))]
+                order += added[:split]
+                guide = guide_pages or added[split:]
                 for _ in range(request.copies):
-                    pdf.pages.extend(packet.pages[outcome.letter_pages :])
+                    order += [pdf.make_indirect(_page_copy(page)) for page in guide]
+            pdf.Root.Pages.Kids = pikepdf.Array(order)
+            pdf.Root.Pages.Count = len(order)
             _plain_metadata(pdf, config)
             out = io.BytesIO()
             pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
                      deterministic_id=True, compress_streams=True)
-            for packet in packets:
-                packet.close()
+        for document in opened:
+            document.close()
         write_atomically(folder / f"print-{edition}.pdf", out.getvalue(), mode=PRIVATE_FILE)
+
+
+def _page_copy(page: pikepdf.Object) -> pikepdf.Dictionary:
+    """A new page over the same content and resources (links left out: it is for print)."""
+    return pikepdf.Dictionary({key: page[key] for key in page if key != "/Annots"})
+
+
+def _existing_guide(config: Config, edition: str) -> Path | None:
+    """The edition's PDF from output/, when there is one (its requests were all done before)."""
+    root = config.root
+    for path in (root / "output" / "editions" / f"{edition}.pdf", root / "output" / "guide.pdf"):
+        if path.is_file() and (path.name != "guide.pdf" or edition == config.default_edition):
+            return path
+    return None
 
 
 def _faces_needed(faces: tuple[FontFace, ...], text: str) -> tuple[FontFace, ...]:

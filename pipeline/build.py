@@ -29,6 +29,7 @@ from pathlib import Path
 from pypdf import PdfReader
 
 from pipeline.assemble import Metadata, assemble, extract_pages
+from pipeline.cache import PartCache
 from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
@@ -49,7 +50,7 @@ from pipeline.model import (
 from pipeline.pagemap import PartSpec, plan_book
 from pipeline.sources import load_chapters
 from pipeline.templates import BACK, FRONT, Templates, collected_sources
-from pipeline.typeset import typeset, typeset_all
+from pipeline.typeset import engine, typeset, typeset_all
 
 log = logging.getLogger("booklet")
 
@@ -154,11 +155,12 @@ def build_edition(
     config, converted = book.config, book.converted
     root = config.root
     templates = Templates(config, book.fonts, edition.layout)
+    cache = PartCache(root, engine())
     multiple = 4 if edition.impose else 2
 
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
-        rendered = typeset_all(parts, root, jobs)
+        rendered = typeset_all(parts, root, jobs, cache=cache)
     *chapter_parts, back = rendered
     specs = [
         PartSpec.of(part, c.chapter.title) for part, c in zip(chapter_parts, converted, strict=True)
@@ -170,11 +172,11 @@ def build_edition(
         # at 1), so a provisional plan gives the contents their true numbers.
         provisional = plan_book(PartSpec(FRONT, 1, None), specs, back_spec, config.title, multiple)
         toc = contents(converted, provisional)
-        front = typeset(templates.front(toc), root)
+        (front,) = typeset_all([templates.front(toc)], root, cache=cache)
         page_map = plan_book(PartSpec.of(front, None), specs, back_spec, config.title, multiple)
 
     with watch.stage("furniture"):
-        furniture = typeset(templates.furniture(page_map), root)
+        (furniture,) = typeset_all([templates.furniture(page_map)], root, cache=cache)
 
     with watch.stage("assemble"):
         roman = page_map.placements[1].first_page if len(page_map.placements) > 1 else 0
@@ -235,6 +237,8 @@ def build_edition(
         seconds={**watch.seconds, "total": time.perf_counter() - started},
         findings=tuple(sorted(findings, key=Finding.sort_key)),
         grades=book.grades,
+        cache_hits=cache.hits,
+        cache_misses=cache.misses,
         rejected=rejected,
         edition=edition.name,
         padding=page_map.padding,

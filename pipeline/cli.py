@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     copies.add_argument("--purge", metavar="BATCH", help="remove a batch's personal files")
     copies.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
 
+    commands.add_parser("clean", help="empty the cache (output/.cache)")
+
     importer = commands.add_parser("import", help="turn pasted text into a clean chapter")
     importer.add_argument("file", type=Path, help="a text, Markdown or HTML file")
     importer.add_argument("--to", type=Path, help="the chapter to write (chapters/NN-slug.md)")
@@ -219,6 +221,16 @@ def _copies(args: argparse.Namespace) -> int:
     return 1 if report.count("rejected") else 0
 
 
+def _clean(args: argparse.Namespace) -> int:
+    from pipeline.cache import clean
+
+    removed = clean(args.project)
+    for name in removed:
+        print(f"removed {name}", file=sys.stderr)
+    print(f"clean: the cache is empty ({len(removed)} entries removed)", file=sys.stderr)
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from pipeline.importer import import_file
 
@@ -235,6 +247,8 @@ def _report(report: BuildReport, root: Path) -> int:
         print(f"reading grade level: {grades}", file=sys.stderr)
     shown = shown_path(report.output, root)
     stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
+    if report.cache_hits or report.cache_misses:
+        stages += f"; {report.cache_hits} parts from the cache, {report.cache_misses} typeset"
     counts = f"{_count(report.errors, 'error')}, {_count(report.warnings, 'warning')}"
     if report.rejected:
         intended = shown_path(report.target or report.output, root)
@@ -272,5 +286,5 @@ def _count(number: int, noun: str) -> str:
 
 _COMMANDS = {
     "build": _build, "check": _check, "lint": _lint, "import": _import, "handouts": _handouts,
-    "copies": _copies,
+    "copies": _copies, "clean": _clean,
 }

@@ -46,7 +46,7 @@ ALWAYS = (
     + " \u00a0\u00ad\u2010\u2011\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u2022\u00b7"
     + "\u00a9\u00ae\u2122\u00b0\u00d7\u2212"
 )
-VERSION = "1"  # bump when the trimming options change
+VERSION = "2"  # bump when the trimming options change
 
 
 def shipped_faces(fonts_dir: Path) -> tuple[FontFace, ...]:

@@ -376,6 +376,8 @@ class BuildReport:
     extras: tuple[Path, ...] = ()  # the linear PDF and how-to-print sheet of an imposed edition
     target: Path | None = None  # where the PDF goes when it is accepted
     labels: dict[str, str] = field(default_factory=dict)  # part name -> its first page's label
+    cache_hits: int = 0  # parts taken from the cache instead of typeset
+    cache_misses: int = 0
     placements: tuple[Placement, ...] = ()
 
     @property

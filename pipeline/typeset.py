@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from weasyprint import HTML
+from weasyprint import __version__ as weasyprint_version
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from pipeline.cache import PartCache
 from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
 from pipeline.model import (
     PROJECT_URL,
@@ -181,8 +183,27 @@ def typeset_all(
     jobs: int | None = None,
     whole_fonts: bool = True,
     keep_local_links: bool = False,
+    cache: PartCache | None = None,
 ) -> list[RenderedPart]:
-    """Typeset parts, in parallel worker processes when there is more than one."""
+    """Typeset parts (those not in the cache), in parallel worker processes."""
+    options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
+               "pdf": PDF_OPTIONS}
+    keys = [cache.key(part, options) for part in parts] if cache else [""] * len(parts)
+    found = [cache.get(key) if cache else None for key in keys]
+    missing = [i for i, part in enumerate(found) if part is None]
+    made = _typeset_many([parts[i] for i in missing], root, jobs, whole_fonts,
+                         keep_local_links)
+    for i, part in zip(missing, made, strict=True):
+        found[i] = part
+        if cache:
+            cache.put(keys[i], part)
+    return [part for part in found if part is not None]
+
+
+def _typeset_many(
+    parts: Sequence[Part], root: Path, jobs: int | None, whole_fonts: bool,
+    keep_local_links: bool,
+) -> list[RenderedPart]:
     jobs = jobs or default_jobs()
     if jobs <= 1 or len(parts) <= 1:
         return [typeset(part, root, whole_fonts, keep_local_links) for part in parts]
@@ -195,6 +216,11 @@ def typeset_all(
             for i in order
         }
         return [futures[i].result() for i in range(len(parts))]
+
+
+def engine() -> str:
+    """What typesets, for the cache key: a new WeasyPrint means new pages."""
+    return f"weasyprint {weasyprint_version}"
 
 
 def default_jobs() -> int:

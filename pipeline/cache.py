@@ -1,0 +1,134 @@
+"""Part -> cache key -> a RenderedPart typeset before (output/.cache/parts/).
+
+A part's typesetting depends only on its HTML document and the files that
+document reads (the stylesheet, the fonts, images), plus the typesetter's
+version and options: never on where the part lands in the book, because
+folios and running heads are laid over the pages afterwards. So the key is
+a hash of exactly those, and an edit to one chapter re-typesets that chapter
+only, whatever it does to the page count.
+
+Entries are plain data (a JSON header and the PDF bytes) behind a checksum:
+a corrupt or truncated entry is detected, deleted and typeset again, never
+trusted. Nothing personal is ever cached (cover letters and labels bypass it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.model import PROJECT_URL, Anchor, Part, PendingLink, RenderedPart
+
+FORMAT = b"booklet-part-cache 1"
+URL_RE = re.compile(re.escape(PROJECT_URL) + r"""([^"'()\s<>]+)""")
+
+
+class PartCache:
+    def __init__(self, root: Path, engine: str) -> None:
+        self.root = root.resolve()
+        self.folder = self.root / "output" / ".cache" / "parts"
+        self.engine = engine  # the typesetter and its version
+        self.hits = 0
+        self.misses = 0
+        self._file_hashes: dict[Path, str] = {}
+
+    def key(self, part: Part, options: dict[str, object]) -> str:
+        digest = hashlib.sha256()
+        for piece in (FORMAT.decode(), __version__, self.engine,
+                      json.dumps(options, sort_keys=True), part.html):
+            digest.update(piece.encode("utf-8", "surrogatepass"))
+            digest.update(b"\0")
+        for path in self._read_files(part):
+            digest.update(str(path.relative_to(self.root)).encode())
+            digest.update(self._hash(path).encode())
+        return digest.hexdigest()
+
+    def _read_files(self, part: Part) -> list[Path]:
+        """The project files a document reads: its stylesheet, fonts and images."""
+        files = set()
+        for match in URL_RE.finditer(part.html):
+            path = (self.root / match.group(1)).resolve()
+            if path.is_relative_to(self.root) and path.is_file():
+                files.add(path)
+        # Stylesheets may name more files (url(...)): count every style file too.
+        styles = self.root / "styles"
+        if styles.is_dir():
+            files.update(p for p in styles.rglob("*") if p.is_file())
+        return sorted(files)
+
+    def _hash(self, path: Path) -> str:
+        if path not in self._file_hashes:
+            self._file_hashes[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self._file_hashes[path]
+
+    def get(self, key: str) -> RenderedPart | None:
+        path = self.folder / key[:2] / key
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self.misses += 1
+            return None
+        part = _decode(data)
+        if part is None:  # corrupt: never trusted, typeset again
+            path.unlink(missing_ok=True)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return part
+
+    def put(self, key: str, part: RenderedPart) -> None:
+        path = self.folder / key[:2] / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(_encode(part))
+        temporary.replace(path)
+
+
+def _encode(part: RenderedPart) -> bytes:
+    header = json.dumps({
+        "name": part.name,
+        "page_count": part.page_count,
+        "anchors": [asdict(a) for a in part.anchors],
+        "pending_links": [asdict(link) for link in part.pending_links],
+        "warnings": list(part.warnings),
+    }).encode()
+    payload = header + b"\n" + part.pdf
+    return FORMAT + b"\n" + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def _decode(data: bytes) -> RenderedPart | None:
+    try:
+        magic, checksum, payload = data.split(b"\n", 2)
+        if magic != FORMAT or hashlib.sha256(payload).hexdigest().encode() != checksum:
+            return None
+        header, pdf = payload.split(b"\n", 1)
+        meta = json.loads(header)
+        return RenderedPart(
+            name=str(meta["name"]),
+            pdf=pdf,
+            page_count=int(meta["page_count"]),
+            anchors=tuple(Anchor(**a) for a in meta["anchors"]),
+            pending_links=tuple(
+                PendingLink(link["page"], tuple(link["rect_pt"]), link["target"])
+                for link in meta["pending_links"]
+            ),
+            warnings=tuple(meta["warnings"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def clean(root: Path) -> list[str]:
+    """Empty the cache (typeset parts and trimmed fonts); say what was removed."""
+    folder = root.resolve() / "output" / ".cache"
+    if not folder.is_dir():
+        return []
+    removed = [str(p.relative_to(root.resolve())) for p in folder.iterdir()]
+    shutil.rmtree(folder)
+    return removed

@@ -1,0 +1,99 @@
+"""The part cache: each input invalidates exactly what it should; corrupt entries are rebuilt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import EPOCH, TODAY
+
+from pipeline.build import build
+from pipeline.cli import main
+from pipeline.model import BuildReport
+
+Project = Callable[[str | None], Path]
+PARTS = 6  # three chapters, the back cover, the front matter, the furniture
+
+
+def again(root: Path) -> BuildReport:
+    return build(root, source_date_epoch=EPOCH, today=TODAY)
+
+
+def entries(root: Path) -> set[Path]:
+    return set((root / "output" / ".cache" / "parts").rglob("*/*"))
+
+
+def test_a_second_build_typesets_nothing_and_is_identical(project: Project) -> None:
+    root = project("basic")
+    first = again(root)
+    pdf = first.output.read_bytes()
+    assert (first.cache_hits, first.cache_misses) == (0, PARTS)
+    second = again(root)
+    assert (second.cache_hits, second.cache_misses) == (PARTS, 0)
+    assert second.output.read_bytes() == pdf
+
+
+def test_an_edit_retypesets_only_its_chapter(project: Project) -> None:
+    root = project("basic")
+    again(root)
+    chapter = root / "chapters" / "02-beta.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8").replace(
+        "## Short section", "## Short section\n\nOne more sentence."), encoding="utf-8")
+    report = again(root)
+    # Beta itself; the front matter and furniture only if the pages moved.
+    assert report.cache_misses == 1
+    assert report.cache_hits == PARTS - 1
+
+
+def test_an_edit_that_changes_page_counts_keeps_later_chapters(project: Project) -> None:
+    root = project("basic")
+    again(root)
+    chapter = root / "chapters" / "01-alpha.md"
+    long_text = "\n\n".join(["More text for the alpha chapter, a whole page of it."] * 40)
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n\n" + long_text,
+                       encoding="utf-8")
+    before = again(root)
+    assert before.cache_misses == 3  # alpha, and the contents and folios that moved
+    assert before.cache_hits == PARTS - 3  # beta, gamma and the back cover stay
+
+
+@pytest.mark.parametrize(
+    ("change", "misses"),
+    [
+        (lambda root: (root / "styles" / "book.css").write_text(
+            (root / "styles" / "book.css").read_text(encoding="utf-8") + "\n/* x */\n",
+            encoding="utf-8"), PARTS),
+        (lambda root: (root / "images" / "diagram.png").write_bytes(
+            (root / "images" / "diagram.png").read_bytes() + b"\0"), PARTS),
+    ],
+)
+def test_style_and_image_changes_invalidate(project: Project, change: Callable[[Path], object],
+                                            misses: int) -> None:
+    root = project("basic")
+    again(root)
+    change(root)
+    report = again(root)
+    assert report.cache_misses >= 1
+    assert report.cache_misses <= misses
+
+
+def test_a_corrupt_entry_is_rebuilt_not_trusted(project: Project) -> None:
+    root = project("basic")
+    good = again(root).output.read_bytes()
+    for path in entries(root):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])  # truncated, as by a crash
+    report = again(root)
+    assert (report.cache_hits, report.cache_misses) == (0, PARTS)
+    assert report.output.read_bytes() == good
+    assert again(root).cache_hits == PARTS
+
+
+def test_clean_empties_the_cache(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project("basic")
+    again(root)
+    assert entries(root)
+    assert main(["-C", str(root), "clean"]) == 0
+    assert not (root / "output" / ".cache").exists()
+    assert "the cache is empty" in capsys.readouterr().err

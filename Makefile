@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: booklet editions handouts copies check lint-sources test lint clean distclean
+.PHONY: booklet editions handouts copies bench check lint-sources test lint clean distclean
 
 booklet: $(STAMP)
 	$(BIN)/booklet build
@@ -23,6 +23,10 @@ handouts: $(STAMP)
 copies: $(STAMP)
 	@test -n "$(REQUESTS)" || { echo "usage: make copies REQUESTS=path/to/requests.csv"; exit 2; }
 	$(BIN)/booklet copies "$(REQUESTS)" $(if $(BATCH),--batch "$(BATCH)")
+
+# Our build against one WeasyPrint pass; writes output/bench.json (several minutes).
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
 
 # Lint the sources, build if anything changed, preflight the PDF.
 check: $(STAMP)

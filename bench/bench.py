@@ -1,0 +1,205 @@
+"""Benchmark: our build against one WeasyPrint pass over the same book.
+
+    make bench                       # ~120 pages, medians of 3, plus one 480-page run
+    .venv/bin/python bench/bench.py --chapters 3 --runs 1 --no-big --no-copies   # smoke
+
+Each measurement runs in a fresh Python process (so memory is measured per
+step, and no step warms another's caches by accident):
+
+  a  the same book's HTML typeset in one WeasyPrint write_pdf pass (the peer)
+  b  pandoc with WeasyPrint as its PDF engine (skipped when pandoc is missing)
+  c  our full build from an empty cache
+  d  our rebuild with nothing changed
+  e  our rebuild after editing one paragraph in a middle chapter
+  f  our rebuild after an edit that changes that chapter's page count
+  g  one handout; 100 complimentary copies
+
+Prints a table with each figure as a ratio to (a), and writes
+output/bench.json. Targets (from the issue) are shown next to the ratios;
+nothing here asserts them: they are for people to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.synthetic import write_book  # noqa: E402
+
+TARGETS = {"c": 0.70, "d": 0.05, "e": 0.20, "f": 0.35}
+STEP = """
+import json, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+root = Path({root!r})
+started = time.perf_counter()
+{code}
+seconds = time.perf_counter() - started
+print(json.dumps({{"seconds": seconds,
+    "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "children_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    "extra": extra}}))
+"""
+CODE = {
+    "a": "from pipeline.build import build_single_pass\n"
+         "pdf, pages = build_single_pass(root)\n"
+         "(root / 'single.pdf').write_bytes(pdf)\n"
+         "extra = {'pages': pages, 'bytes': len(pdf)}",
+    "build": "from pipeline.build import build\n"
+             "r = build(root, source_date_epoch=1)\n"
+             "extra = {'pages': r.pages, 'bytes': r.bytes, 'hits': r.cache_hits,"
+             " 'misses': r.cache_misses, 'rejected': r.rejected}",
+    "g1": "from pipeline.handouts import build_handouts\n"
+          "r = build_handouts(root, chapter='{chapter}', source_date_epoch=1)\n"
+          "extra = {'handouts': len(r.handouts)}",
+    "g100": "from pipeline.copies import make_copies\n"
+            "r = make_copies(root, root / 'requests.csv', 'bench', source_date_epoch=1,"
+            " progress=False)\n"
+            "extra = {'done': r.count('done')}",
+}
+
+
+def step(root: Path, code: str) -> dict[str, object]:
+    script = STEP.format(repo=str(REPO), root=str(root), code=code)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark step failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def median_step(root: Path, code: str, runs: int, before: object = None) -> dict[str, object]:
+    results = []
+    for _ in range(runs):
+        if callable(before):
+            before()
+        results.append(step(root, code))
+    seconds = statistics.median(float(r["seconds"]) for r in results)  # type: ignore[arg-type]
+    worst = max(results, key=lambda r: int(r["rss_kb"]) + int(r["children_rss_kb"]))  # type: ignore[call-overload]
+    return {**worst, "seconds": seconds, "runs": [r["seconds"] for r in results]}
+
+
+def clean_cache(root: Path) -> None:
+    shutil.rmtree(root / "output" / ".cache", ignore_errors=True)
+
+
+def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]:
+    chapters = sorted((root / "chapters").glob("*.md"))
+    middle = chapters[len(chapters) // 2]
+    original = middle.read_text(encoding="utf-8")
+    out: dict[str, dict[str, object]] = {}
+    out["a"] = median_step(root, CODE["a"], runs)
+    out["b"] = {"skipped": "pandoc not installed"} if shutil.which("pandoc") is None else (
+        _pandoc(root, runs))
+    out["c"] = median_step(root, CODE["build"], runs, before=lambda: clean_cache(root))
+    out["d"] = median_step(root, CODE["build"], runs)
+
+    def paragraph_edit() -> None:
+        middle.write_text(original, encoding="utf-8")
+        step(root, CODE["build"])  # the cache holds the original
+        middle.write_text(original.replace("## Section 2", "## Section 2\n\nAn edited line.", 1)
+                          if "## Section 2" in original else original + "\nAn edited line.\n",
+                          encoding="utf-8")
+
+    out["e"] = median_step(root, CODE["build"], runs, before=paragraph_edit)
+
+    def long_edit() -> None:
+        middle.write_text(original, encoding="utf-8")
+        step(root, CODE["build"])
+        extra = "\n\n".join(["A new paragraph that makes this chapter longer. " * 6] * 12)
+        middle.write_text(original + "\n\n" + extra + "\n", encoding="utf-8")
+
+    out["f"] = median_step(root, CODE["build"], runs, before=long_edit)
+    middle.write_text(original, encoding="utf-8")
+    step(root, CODE["build"])
+    first = chapters[0].stem.split("-", 1)[1]
+    out["g_handout"] = median_step(root, CODE["g1"].replace("{chapter}", first), runs)
+    if copies:
+        _requests(root)
+        shutil.rmtree(root / "output" / "copies", ignore_errors=True)
+        out["g_copies"] = step(root, CODE["g100"])
+    return out
+
+
+def _pandoc(root: Path, runs: int) -> dict[str, object]:
+    code = ("import subprocess, glob\n"
+            "files = sorted(glob.glob(str(root / 'chapters' / '*.md')))\n"
+            "subprocess.run(['pandoc', *files, '--pdf-engine=weasyprint', '-o',"
+            " str(root / 'pandoc.pdf')], check=True)\n"
+            "extra = {'bytes': (root / 'pandoc.pdf').stat().st_size}")
+    return median_step(root, code, runs)
+
+
+def _requests(root: Path) -> None:
+    lines = ["request_id,name,address,city,country,copies"]
+    lines += [f"R{n:03d},Ann Example,{n} Example Road,Springfield,US,1" for n in range(100)]
+    (root / "requests.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
+    base = float(results["a"]["seconds"])  # type: ignore[arg-type]
+    lines = [title, f"{'step':<34}{'seconds':>9}{'x (a)':>8}{'target':>8}{'RSS MB':>9}"]
+    labels = {
+        "a": "a one WeasyPrint pass (peer)", "b": "b pandoc + WeasyPrint",
+        "c": "c full build, empty cache", "d": "d rebuild, nothing changed",
+        "e": "e rebuild, one paragraph edited", "f": "f rebuild, page count changed",
+        "g_handout": "g one handout", "g_copies": "g 100 copies",
+    }
+    for key, label in labels.items():
+        if key not in results:
+            continue
+        r = results[key]
+        if "skipped" in r:
+            lines.append(f"{label:<34}  skipped: {r['skipped']}")
+            continue
+        seconds = float(r["seconds"])  # type: ignore[arg-type]
+        rss = (int(r["rss_kb"]) + int(r["children_rss_kb"])) / 1024  # type: ignore[call-overload]
+        target = f"<={TARGETS[key]:.2f}" if key in TARGETS else ""
+        lines.append(f"{label:<34}{seconds:>9.2f}{seconds / base:>8.2f}{target:>8}{rss:>9.0f}")
+    a, c = results["a"]["extra"], results["c"]["extra"]
+    lines.append(f"pages: one pass {a['pages']}, ours {c['pages']}; size: one pass "  # type: ignore[index]
+                 f"{a['bytes']} B, ours {c['bytes']} B "  # type: ignore[index]
+                 f"({int(c['bytes']) / int(a['bytes']):.2f}x, target <=1.15)")  # type: ignore[index,call-overload]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chapters", type=int, default=20)
+    parser.add_argument("--paragraphs", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-big", action="store_true", help="skip the 480-page run")
+    parser.add_argument("--no-copies", action="store_true", help="skip 100 copies")
+    parser.add_argument("--output", type=Path, default=REPO / "output" / "bench.json")
+    args = parser.parse_args(argv)
+    data: dict[str, object] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    with tempfile.TemporaryDirectory() as folder:
+        root = write_book(Path(folder) / "book", args.chapters, args.paragraphs)
+        results = measure(root, args.runs, not args.no_copies)
+        data["book"] = results
+        print("\n".join(report(results, f"{args.chapters} chapters, medians of {args.runs}")))
+    if not args.no_big:
+        with tempfile.TemporaryDirectory() as folder:
+            root = write_book(Path(folder) / "big", args.chapters * 4, args.paragraphs)
+            big = {"a": step(root, CODE["a"]), "c": step(root, CODE["build"])}
+            data["big"] = big
+            print("\n".join(report(big, f"{args.chapters * 4} chapters, one run")))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -44,6 +45,7 @@ from pipeline.model import (
     Edition,
     Finding,
     PageMap,
+    RenderedPart,
     TocEntry,
     shown_path,
 )
@@ -178,45 +180,68 @@ def build_edition(
     with watch.stage("furniture"):
         (furniture,) = typeset_all([templates.furniture(page_map)], root, cache=cache)
 
-    with watch.stage("assemble"):
-        roman = page_map.placements[1].first_page if len(page_map.placements) > 1 else 0
-        pdf = assemble(
-            page_map,
-            {part.name: part for part in [front, *chapter_parts, back]},
-            furniture,
-            toc,
-            Metadata(
-                title=config.title,
-                author=config.author,
-                subject=config.subject or config.subtitle,
-                keywords=config.keywords,
-                language=config.language,
-                created=created_at(config, source_date_epoch),
-            ),
-            roman_pages=roman,
-            bleed_mm=edition.layout.bleed_mm,
-        )
-
+    metadata = Metadata(
+        title=config.title,
+        author=config.author,
+        subject=config.subject or config.subtitle,
+        keywords=config.keywords,
+        language=config.language,
+        created=created_at(config, source_date_epoch),
+    )
     linear = output.with_name(f"{output.stem}-linear.pdf") if edition.impose else output
     findings = list(book.findings)
-    with watch.stage("preflight"):
-        temporary = write_temporary(linear, pdf)
-        try:
-            # What should be in the book comes from the sources, not from the
-            # contents that were printed: preflight checks one against the other.
-            expected = contents(converted, None)
-            findings += preflight(
-                temporary, config, expected, shown_path(linear, root), today or date.today(),
-                fold=edition.impose, layout=edition.layout,
+    today = today or date.today()
+    every_part = [front, *chapter_parts, back, furniture]
+    key = _book_key(edition, metadata, toc, page_map, every_part, config, today)
+    record = root / "output" / ".cache" / "books" / f"{_digest(str(linear))[:16]}.json"
+    earlier = None if edition.impose else _accepted_before(record, key, linear)
+    if earlier is not None:
+        # Nothing that makes this PDF has changed since it was built and checked.
+        pdf = linear.read_bytes()
+    else:
+        with watch.stage("assemble"):
+            roman = page_map.placements[1].first_page if len(page_map.placements) > 1 else 0
+            pdf = assemble(
+                page_map,
+                {part.name: part for part in [front, *chapter_parts, back]},
+                furniture,
+                toc,
+                metadata,
+                roman_pages=roman,
+                bleed_mm=edition.layout.bleed_mm,
             )
+
+    rejected_path = root / "output" / "rejected" / linear.name
+    with watch.stage("preflight"):
+        if earlier is None:
+            temporary = write_temporary(linear, pdf)
+            try:
+                # What should be in the book comes from the sources, not from the
+                # contents that were printed: preflight checks one against the other.
+                expected = contents(converted, None)
+                checked = preflight(
+                    temporary, config, expected, shown_path(linear, root), today,
+                    fold=edition.impose, layout=edition.layout,
+                )
+                findings += checked
+                if strict:
+                    findings = as_errors(findings)
+                rejected = any(f.severity == "error" for f in findings)
+                final = rejected_path if rejected else linear
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temporary, final)
+            finally:
+                temporary.unlink(missing_ok=True)
+            if not rejected:
+                _remember(record, key, linear, checked)
+        else:
+            findings += earlier
             if strict:
                 findings = as_errors(findings)
             rejected = any(f.severity == "error" for f in findings)
-            final = root / "output" / "rejected" / linear.name if rejected else linear
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temporary, final)
-        finally:
-            temporary.unlink(missing_ok=True)
+            final = rejected_path if rejected else linear
+            if rejected:  # lint errors, or --strict: this PDF goes aside for a look
+                write_atomically(final, pdf)
 
     extras: list[Path] = []
     sheets = 0
@@ -251,6 +276,55 @@ def build_edition(
     name = "check.json" if output.name == "guide.pdf" else f"{output.stem}.check.json"
     write_check_json(report, output.parent / name, root)
     return report
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _book_key(edition: Edition, metadata: Metadata, toc: list[TocEntry], page_map: PageMap,
+              parts: list[RenderedPart], config: Config, today: date) -> str:
+    """Everything the assembled, checked PDF depends on, hashed."""
+    digest = hashlib.sha256()
+    for piece in (repr(edition), repr(metadata), repr(toc), repr(page_map.pages),
+                  repr(config.checks), config.last_reviewed.isoformat(), today.isoformat(),
+                  _package_version()):
+        digest.update(piece.encode("utf-8", "surrogatepass"))
+    for part in parts:
+        digest.update(hashlib.sha256(part.pdf).digest())
+    return digest.hexdigest()
+
+
+def _package_version() -> str:
+    from pipeline import __version__
+
+    return __version__
+
+
+def _accepted_before(record: Path, key: str, pdf: Path) -> list[Finding] | None:
+    """The preflight findings of an identical build that was accepted, if its PDF is intact."""
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        if data["key"] != key or not pdf.is_file():
+            return None
+        if hashlib.sha256(pdf.read_bytes()).hexdigest() != data["sha256"]:
+            return None
+        return [Finding(**f) for f in data["findings"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _remember(record: Path, key: str, pdf: Path, findings: list[Finding]) -> None:
+    data = {
+        "key": key,
+        "sha256": hashlib.sha256(pdf.read_bytes()).hexdigest(),
+        "findings": [
+            {"path": f.path, "line": f.line, "col": f.col, "severity": f.severity,
+             "message": f.message, "check": f.check}
+            for f in findings
+        ],
+    }
+    write_atomically(record, json.dumps(data).encode("utf-8"))
 
 
 def _impose(

@@ -97,3 +97,17 @@ def test_clean_empties_the_cache(project: Project, capsys: pytest.CaptureFixture
     assert main(["-C", str(root), "clean"]) == 0
     assert not (root / "output" / ".cache").exists()
     assert "the cache is empty" in capsys.readouterr().err
+
+
+def test_an_unchanged_book_is_not_assembled_again(project: Project) -> None:
+    root = project("basic")
+    first = again(root)
+    pdf = first.output.read_bytes()
+    second = again(root)
+    assert "assemble" not in second.seconds  # reused: same parts, same plan, same checks
+    assert second.output.read_bytes() == pdf
+    assert [str(f) for f in second.findings] == [str(f) for f in first.findings]
+    first.output.write_bytes(pdf[:-100])  # the output was damaged meanwhile
+    third = again(root)
+    assert "assemble" in third.seconds
+    assert third.output.read_bytes() == pdf

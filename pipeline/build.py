@@ -22,13 +22,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
 
 from pypdf import PdfReader
 
+from pipeline import __version__
 from pipeline.assemble import Metadata, assemble, extract_pages
 from pipeline.cache import PartCache
 from pipeline.check import preflight
@@ -288,17 +289,11 @@ def _book_key(edition: Edition, metadata: Metadata, toc: list[TocEntry], page_ma
     digest = hashlib.sha256()
     for piece in (repr(edition), repr(metadata), repr(toc), repr(page_map.pages),
                   repr(config.checks), config.last_reviewed.isoformat(), today.isoformat(),
-                  _package_version()):
+                  __version__):
         digest.update(piece.encode("utf-8", "surrogatepass"))
     for part in parts:
         digest.update(hashlib.sha256(part.pdf).digest())
     return digest.hexdigest()
-
-
-def _package_version() -> str:
-    from pipeline import __version__
-
-    return __version__
 
 
 def _accepted_before(record: Path, key: str, pdf: Path) -> list[Finding] | None:
@@ -318,11 +313,7 @@ def _remember(record: Path, key: str, pdf: Path, findings: list[Finding]) -> Non
     data = {
         "key": key,
         "sha256": hashlib.sha256(pdf.read_bytes()).hexdigest(),
-        "findings": [
-            {"path": f.path, "line": f.line, "col": f.col, "severity": f.severity,
-             "message": f.message, "check": f.check}
-            for f in findings
-        ],
+        "findings": [asdict(f) for f in findings],
     }
     write_atomically(record, json.dumps(data).encode("utf-8"))
 
@@ -370,13 +361,7 @@ def write_check_json(report: BuildReport, path: Path, root: Path) -> None:
         "pages": report.pages,
         "errors": report.errors,
         "warnings": report.warnings,
-        "findings": [
-            {
-                "path": f.path, "line": f.line, "col": f.col, "severity": f.severity,
-                "message": f.message, "check": f.check,
-            }
-            for f in report.findings
-        ],
+        "findings": [asdict(f) for f in report.findings],
         "grades": report.grades,
     }
     write_atomically(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())

@@ -29,9 +29,8 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from pipeline import __version__
 from pipeline.assemble import Metadata, assemble, extract_pages
-from pipeline.cache import PartCache
+from pipeline.cache import PartCache, code_fingerprint
 from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
@@ -289,7 +288,7 @@ def _book_key(edition: Edition, metadata: Metadata, toc: list[TocEntry], page_ma
     digest = hashlib.sha256()
     for piece in (repr(edition), repr(metadata), repr(toc), repr(page_map.pages),
                   repr(config.checks), config.last_reviewed.isoformat(), today.isoformat(),
-                  __version__):
+                  code_fingerprint()):
         digest.update(piece.encode("utf-8", "surrogatepass"))
     for part in parts:
         digest.update(hashlib.sha256(part.pdf).digest())

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 from pipeline import __version__
@@ -27,6 +28,16 @@ from pipeline.model import PROJECT_URL, Anchor, Part, PendingLink, RenderedPart
 
 FORMAT = b"booklet-part-cache 1"
 URL_RE = re.compile(re.escape(PROJECT_URL) + r"""([^"'()\s<>]+)""")
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the pipeline's own source: new code never reuses old results."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 class PartCache:
@@ -40,7 +51,7 @@ class PartCache:
 
     def key(self, part: Part, options: dict[str, object]) -> str:
         digest = hashlib.sha256()
-        for piece in (FORMAT.decode(), __version__, self.engine,
+        for piece in (FORMAT.decode(), code_fingerprint(), self.engine,
                       json.dumps(options, sort_keys=True), part.html):
             digest.update(piece.encode("utf-8", "surrogatepass"))
             digest.update(b"\0")

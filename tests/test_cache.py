@@ -111,3 +111,17 @@ def test_an_unchanged_book_is_not_assembled_again(project: Project) -> None:
     third = again(root)
     assert "assemble" in third.seconds
     assert third.output.read_bytes() == pdf
+
+
+def test_new_pipeline_code_reuses_nothing(project: Project, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    from pipeline import build as build_module
+    from pipeline import cache as cache_module
+
+    root = project("basic")
+    again(root)
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "another version")
+    monkeypatch.setattr(build_module, "code_fingerprint", lambda: "another version")
+    report = again(root)
+    assert (report.cache_hits, report.cache_misses) == (0, PARTS)
+    assert "assemble" in report.seconds

@@ -51,7 +51,7 @@ from pipeline.model import (
 )
 from pipeline.pagemap import PartSpec, plan_book
 from pipeline.sources import load_chapters
-from pipeline.templates import BACK, FRONT, Templates, collected_sources
+from pipeline.templates import FRONT, Templates, collected_sources
 from pipeline.typeset import engine, typeset, typeset_all
 
 log = logging.getLogger("booklet")
@@ -504,5 +504,3 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     finally:
         temporary.unlink(missing_ok=True)
 
-
-__all__ = ["BACK", "build"]

@@ -345,12 +345,6 @@ class PageMap:
     def label_of(self, name: str) -> str:
         return self.pages[self.anchors[name].page].label
 
-    def placement(self, part: str) -> Placement:
-        for placement in self.placements:
-            if placement.part == part:
-                return placement
-        raise KeyError(part)
-
 
 @dataclass(frozen=True)
 class TocEntry:

@@ -21,17 +21,18 @@ import pikepdf
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.annotations import Link
-from pypdf.generic import Fit, RectangleObject
+from pypdf.generic import DecodedStreamObject, Fit, NameObject, RectangleObject
 
 from pipeline.model import (
     PT_PER_MM,
+    Anchor,
     BookletError,
     PageMap,
     Placement,
     RenderedPart,
     TocEntry,
 )
+from pipeline.tags import TaggedPart, as_artifact, graft_structure, resolve_links
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def assemble(
 
     if furniture is not None:
         _overlay(writer, page_map, PdfReader(io.BytesIO(furniture.pdf)))
-    _add_pending_links(writer, page_map, parts)
+    _check_links(page_map, parts)
     _add_outline(writer, page_map, outline)
     if roman_pages:
         writer.set_page_label(0, roman_pages - 1, style="/r")
@@ -87,7 +88,14 @@ def assemble(
 
     merged = io.BytesIO()
     writer.write(merged)
-    return finish(merged.getvalue(), metadata)
+    with pikepdf.open(merged) as pdf:
+        graft_structure(
+            pdf,
+            [TaggedPart(p.first_page, parts[p.part].pdf) for p in page_map.placements],
+            metadata.language,
+        )
+        resolve_links(pdf, page_map.anchors, drop_unknown=False)
+        return _finish(pdf, metadata)
 
 
 def _add_blank_like(writer: PdfWriter, model: PageObject) -> None:
@@ -114,27 +122,21 @@ def _overlay(writer: PdfWriter, page_map: PageMap, furniture: PdfReader) -> None
         if info.folio is None and info.running_head is None:
             continue
         page = writer.pages[info.index]
-        page.merge_page(furniture.pages[info.index])
+        overlay = furniture.pages[info.index]
+        content = DecodedStreamObject()
+        content.set_data(as_artifact(overlay.get_contents().get_data()))
+        overlay[NameObject("/Contents")] = content
+        page.merge_page(overlay)
         page.compress_content_streams()
 
 
-def _add_pending_links(
-    writer: PdfWriter, page_map: PageMap, parts: Mapping[str, RenderedPart]
-) -> None:
+def _check_links(page_map: PageMap, parts: Mapping[str, RenderedPart]) -> None:
     for placement in page_map.placements:
-        part = parts[placement.part]
-        for link in part.pending_links:
+        for link in parts[placement.part].pending_links:
             if link.target not in page_map.anchors:
                 raise BookletError.at(
                     placement.part, None, f"link to '#{link.target}', which is nowhere in the book"
                 )
-            anchor = page_map.anchors[link.target]
-            annotation = Link(
-                rect=link.rect_pt,
-                target_page_index=anchor.page,
-                fit=Fit.xyz(left=anchor.x_pt, top=anchor.y_pt),
-            )
-            writer.add_annotation(placement.first_page + link.page, annotation)
 
 
 def _add_outline(writer: PdfWriter, page_map: PageMap, outline: Sequence[TocEntry]) -> None:
@@ -161,43 +163,53 @@ def _deduplicate(writer: PdfWriter) -> None:
         previous = count
 
 
-def finish(pdf_bytes: bytes, metadata: Metadata, trim_fonts: bool = True) -> bytes:
+def finish(
+    pdf_bytes: bytes, metadata: Metadata, anchors: Sequence[Anchor] = (), trim_fonts: bool = True
+) -> bytes:
+    """A PDF typeset in one piece (a handout), finished like a book: links, metadata."""
+    with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
+        resolve_links(pdf, {anchor.name: anchor for anchor in anchors}, drop_unknown=True)
+        return _finish(pdf, metadata, trim_fonts)
+
+
+def _finish(pdf: pikepdf.Pdf, metadata: Metadata, trim_fonts: bool = True) -> bytes:
     """Metadata, language, and one final save with object streams and a fixed ID."""
     stamp = _pdf_date(metadata.created)
-    with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
-        pdf.docinfo = pdf.make_indirect(pikepdf.Dictionary(
-            Title=metadata.title,
-            Author=metadata.author,
-            Subject=metadata.subject,
-            Keywords=", ".join(metadata.keywords),
-            Creator=metadata.creator,
-            Producer=metadata.creator,
-            CreationDate=stamp,
-            ModDate=stamp,
-        ))
-        if trim_fonts:
-            trim_embedded_fonts(pdf)
-        pdf.Root.Lang = metadata.language
-        pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
-        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
-            iso = metadata.created.isoformat()
-            xmp["dc:title"] = metadata.title
-            xmp["dc:creator"] = [metadata.author]
-            xmp["dc:description"] = metadata.subject
-            xmp["dc:language"] = [metadata.language]
-            xmp["pdf:Keywords"] = ", ".join(metadata.keywords)
-            xmp["pdf:Producer"] = metadata.creator
-            xmp["xmp:CreatorTool"] = metadata.creator
-            xmp["xmp:CreateDate"] = iso
-            xmp["xmp:ModifyDate"] = iso
-            xmp["xmp:MetadataDate"] = iso
-        out = io.BytesIO()
-        pdf.save(
-            out,
-            object_stream_mode=pikepdf.ObjectStreamMode.generate,
-            deterministic_id=True,
-            compress_streams=True,
-        )
+    pdf.docinfo = pdf.make_indirect(pikepdf.Dictionary(
+        Title=metadata.title,
+        Author=metadata.author,
+        Subject=metadata.subject,
+        Keywords=", ".join(metadata.keywords),
+        Creator=metadata.creator,
+        Producer=metadata.creator,
+        CreationDate=stamp,
+        ModDate=stamp,
+    ))
+    if trim_fonts:
+        trim_embedded_fonts(pdf)
+    pdf.Root.Lang = metadata.language
+    pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
+    with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
+        iso = metadata.created.isoformat()
+        xmp["dc:title"] = metadata.title
+        xmp["dc:creator"] = [metadata.author]
+        xmp["dc:description"] = metadata.subject
+        xmp["dc:language"] = [metadata.language]
+        xmp["pdf:Keywords"] = ", ".join(metadata.keywords)
+        xmp["pdf:Producer"] = metadata.creator
+        xmp["xmp:CreatorTool"] = metadata.creator
+        xmp["xmp:CreateDate"] = iso
+        xmp["xmp:ModifyDate"] = iso
+        xmp["xmp:MetadataDate"] = iso
+        if "/StructTreeRoot" in pdf.Root:
+            xmp["pdfuaid:part"] = "1"
+    out = io.BytesIO()
+    pdf.save(
+        out,
+        object_stream_mode=pikepdf.ObjectStreamMode.generate,
+        deterministic_id=True,
+        compress_streams=True,
+    )
     return out.getvalue()
 
 

@@ -99,7 +99,8 @@ def build_handouts(
         chapter_ = item.chapter
         folder = root / "output" / "handouts" / (who.slug if who else "")
         path = folder / f"{chapter_.slug}.pdf"
-        pdf = finish(part.pdf, _metadata(config, chapter_, who, created), trim_fonts=False)
+        pdf = finish(part.pdf, _metadata(config, chapter_, who, created), part.anchors,
+                     trim_fonts=False)
         shown = str(path.relative_to(root))
         findings += handout_findings(pdf, shown, config.checks.handout_max_pages)
         write_atomically(path, pdf)

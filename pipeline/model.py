@@ -276,6 +276,7 @@ class Part:
     html: str
     source: Path  # the file to blame when typesetting it fails
     base_url: str = ""
+    tagged: bool = True  # a structure tree for screen readers (not for furniture, marks)
 
 
 # --- typesetting ------------------------------------------------------------------

@@ -209,7 +209,7 @@ class Templates:
     def labels(self, pages: list[list[Label]], sheet: LabelSheet, wide: set[str]) -> Part:
         html = self._render("labels.html", self.config.path, pages=pages, sheet=sheet,
                             wide=wide)
-        return Part("labels", html, self.config.path, PROJECT_URL)
+        return Part("labels", html, self.config.path, PROJECT_URL, tagged=False)
 
     def sheet_marks(
         self, sides: list[tuple[Sheet, str, Side]], edition: Edition, labels: list[str]
@@ -227,7 +227,7 @@ class Templates:
             paper_width_mm=edition.paper.height_mm,
             paper_height_mm=edition.paper.width_mm,
         )
-        return Part("sheet-marks", html, self.config.path, PROJECT_URL)
+        return Part("sheet-marks", html, self.config.path, PROJECT_URL, tagged=False)
 
     def how_to_print(self, edition: Edition, sheets: int, signatures: int, pages: int) -> Part:
         html = self._render(
@@ -244,7 +244,7 @@ class Templates:
 
     def furniture(self, page_map: PageMap) -> Part:
         html = self._render("furniture.html", self.config.path, pages=page_map.pages)
-        return Part(FURNITURE, html, self.config.path, PROJECT_URL)
+        return Part(FURNITURE, html, self.config.path, PROJECT_URL, tagged=False)
 
 
 def _sources_link(

@@ -40,6 +40,7 @@ from pipeline.model import (
     RenderedPart,
     shown_path,
 )
+from pipeline.tags import placeholder
 
 # Options for every write: fonts are embedded whole (they are already trimmed to
 # the book's characters, see fonts.py) so that identical font files in different
@@ -123,19 +124,20 @@ def typeset(
                 anchors.append(Anchor(name, index, x * PT_PER_PX, (height_px - y) * PT_PER_PX))
             kept = []
             for link in page.links:
-                kind, target, (x, y, width, height), _ = link
-                if kind == "internal" and not (keep_local_links and target in local):
-                    rect = (
-                        x * PT_PER_PX,
-                        (height_px - y - height) * PT_PER_PX,
-                        (x + width) * PT_PER_PX,
-                        (height_px - y) * PT_PER_PX,
-                    )
-                    pending.append(PendingLink(index, rect, target))
-                else:
+                kind, target, (x0, y0, x1, y1), box = link
+                if kind != "internal":
                     kept.append(link)
+                    continue
+                if keep_local_links and target not in local:
+                    continue  # a handout prints one chapter: the rest is not there
+                rect = tuple(v * PT_PER_PX for v in (x0, height_px - y1, x1, height_px - y0))
+                pending.append(PendingLink(index, rect, target))
+                # Kept (so it stays tagged) with a URI the assembler resolves.
+                kept.append(("external", placeholder(target, _text_of(box)), link[2], box))
+            kept = _one_per_line(kept)
             page.links[:] = kept
-        pdf = document.write_pdf(**{**PDF_OPTIONS, "full_fonts": whole_fonts})
+        options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}
+        pdf = document.write_pdf(**options)
         for font in document.fonts.values():
             if font.family not in SHIPPED_FAMILIES:
                 shown = "".join(sorted(set("".join(font.to_unicode.values())) - {" "}))
@@ -153,6 +155,31 @@ def typeset(
         warnings=tuple(warnings),
         seconds=time.perf_counter() - started,
     )
+
+
+def _text_of(box: object) -> str:
+    """The text of a link's element (not of its pseudo-elements: leaders, numbers)."""
+    element = getattr(box, "element", None)
+    return "" if element is None else "".join(element.itertext())
+
+
+def _one_per_line(links: list[tuple]) -> list[tuple]:
+    """One annotation per link and line, not one per inline box and pseudo-element.
+
+    (A contents line is a title, a dotted leader and a page number.)
+    """
+    merged: list[tuple] = []
+    for kind, target, (x0, y0, x1, y1), box in links:
+        for index, (other_kind, other_target, (a0, b0, a1, b1), other_box) in enumerate(merged):
+            same = (other_kind, other_target) == (kind, target) and getattr(
+                other_box, "element", None) is getattr(box, "element", None)
+            if same and y0 < b1 and b0 < y1:
+                rect = (min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1))
+                merged[index] = (kind, target, rect, other_box)
+                break
+        else:
+            merged.append((kind, target, (x0, y0, x1, y1), box))
+    return merged
 
 
 def _merge_rects(links: list[PendingLink]) -> list[PendingLink]:

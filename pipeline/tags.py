@@ -1,0 +1,211 @@
+"""Tagged parts -> one tagged book: structure trees and links through the merge.
+
+WeasyPrint tags each part it typesets (a structure tree of H1-H3, P, L/LI,
+Table/TH/TD, Figure with /Alt, Link), but a merge keeps the pages and drops
+the trees. `graft_structure` puts every part's structure elements, in page
+order, under one Document element of the merged book: each element's /Pg
+points at the merged page, each page's /StructParents and each annotation's
+/StructParent are shifted past the earlier parts', and the parent tree maps
+them back. Page furniture laid over the pages is marked as an artifact
+(`as_artifact`), so every mark on a page is either tagged or an artifact.
+
+Links between parts cannot be resolved inside one part, so the typesetter
+writes each internal link as a placeholder URI that carries its target and its
+text (`placeholder`); `resolve_links` turns them into explicit destinations
+once the book's page map is known, keeping the annotation (and so its tag).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+import pikepdf
+
+from pipeline.model import Anchor
+
+PLACEHOLDER = "booklet-link:"
+_PAGE_KEY = "/BookletPage"
+_ANNOT_KEY = "/BookletAnnot"
+
+
+def placeholder(target: str, text: str) -> str:
+    """The URI a part's internal link carries until the book is assembled."""
+    return f"{PLACEHOLDER}{quote(target, safe='')}#{quote(' '.join(text.split()), safe='')}"
+
+
+def _parse(uri: str) -> tuple[str, str]:
+    target, _, text = uri[len(PLACEHOLDER) :].partition("#")
+    return unquote(target), unquote(text)
+
+
+def as_artifact(content: bytes) -> bytes:
+    """A content stream whose every mark is an artifact (running heads, folios)."""
+    return b"/Artifact BMC\n" + content + b"\nEMC\n"
+
+
+def resolve_links(pdf: pikepdf.Pdf, anchors: Mapping[str, Anchor], drop_unknown: bool) -> None:
+    """Placeholder links -> links to a place in this PDF, described by their text.
+
+    An unknown target is dropped with `drop_unknown` (a handout that prints one
+    chapter of the book) and is a bug otherwise (the build checked every link).
+    """
+    for page in pdf.pages:
+        annots = page.obj.get("/Annots")
+        if annots is None:
+            continue
+        kept = pikepdf.Array()
+        for annot in annots:
+            uri = str(annot.get("/A", {}).get("/URI", "")) if "/A" in annot else ""
+            if not uri.startswith(PLACEHOLDER):
+                kept.append(annot)
+                continue
+            target, text = _parse(uri)
+            anchor = anchors.get(target)
+            if anchor is None:
+                if drop_unknown:
+                    continue
+                raise AssertionError(f"link to unknown anchor {target!r}")
+            del annot["/A"]
+            destination = pdf.pages[anchor.page].obj
+            annot.Dest = pikepdf.Array([destination, pikepdf.Name.XYZ, anchor.x_pt,
+                                        anchor.y_pt, 0])
+            annot.Contents = pikepdf.String(text or "Link to another part of the guide")
+            kept.append(annot)
+        page.obj.Annots = kept
+
+
+@dataclass(frozen=True)
+class TaggedPart:
+    first_page: int  # where its first page is in the merged PDF
+    pdf: bytes
+
+
+def graft_structure(pdf: pikepdf.Pdf, parts: Sequence[TaggedPart], language: str) -> bool:
+    """One structure tree for the merged `pdf`, from the trees of the parts it was made of.
+
+    Returns False (and changes nothing) when no part is tagged.
+    """
+    document = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.StructElem, S=pikepdf.Name.Document, K=pikepdf.Array(),
+        Lang=pikepdf.String(language),
+    ))
+    nums = pikepdf.Array()
+    offset = 0
+    tagged = False
+    for part in parts:
+        with pikepdf.open(io.BytesIO(part.pdf)) as source:
+            tree = source.Root.get("/StructTreeRoot")
+            if tree is None:
+                continue
+            tagged = True
+            offset = _graft_part(pdf, source, tree, part.first_page, document, nums, offset)
+    if not tagged:
+        return False
+    root = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.StructTreeRoot,
+        K=pikepdf.Array([document]),
+        ParentTree=pdf.make_indirect(pikepdf.Dictionary(Nums=nums)),
+        ParentTreeNextKey=offset,
+    ))
+    document.P = root
+    pdf.Root.StructTreeRoot = root
+    pdf.Root.MarkInfo = pikepdf.Dictionary(Marked=True)
+    return True
+
+
+def _graft_part(
+    pdf: pikepdf.Pdf,
+    source: pikepdf.Pdf,
+    tree: pikepdf.Dictionary,
+    first_page: int,
+    document: pikepdf.Dictionary,
+    nums: pikepdf.Array,
+    offset: int,
+) -> int:
+    pages = {page.objgen: index for index, page in enumerate(source.pages)}
+    annots = {
+        annot.objgen: (index, position)
+        for index, page in enumerate(source.pages)
+        for position, annot in enumerate(page.obj.get("/Annots", []))
+    }
+    # Replace what points into the part's pages by numbers, so that copying the
+    # elements does not copy the pages (the merged PDF has them already).
+    tops = [kid for doc in _kids(tree) for kid in _kids(doc)]
+    for element in _walk(tops):
+        if "/Pg" in element:
+            element[_PAGE_KEY] = pages[element.Pg.objgen]
+            del element["/Pg"]
+        if element.get("/Type") == "/OBJR":
+            element[_ANNOT_KEY] = pikepdf.Array(annots[element.Obj.objgen])
+            del element["/Obj"]
+    for top in tops:
+        del top["/P"]
+    entries = list(_number_tree(tree.get("/ParentTree")))
+    copied = pdf.copy_foreign(source.make_indirect(pikepdf.Array([
+        pikepdf.Array(tops), pikepdf.Array([value for _, value in entries]),
+    ])))
+    new_tops, values = copied[0], copied[1]
+    for top in new_tops:
+        top.P = document
+        document.K.append(top)
+    for element in _walk(list(new_tops)):
+        if element.get("/S") == "/TH" and "/Scope" not in element.get("/A", {}):
+            # The guide's tables have column headers only (Markdown has no others).
+            attributes = element.get("/A", pikepdf.Dictionary(O=pikepdf.Name.Table))
+            attributes.Scope = pikepdf.Name.Column
+            element.A = attributes
+        if _PAGE_KEY in element:
+            element.Pg = pdf.pages[first_page + int(element[_PAGE_KEY])].obj
+            del element[_PAGE_KEY]
+        if _ANNOT_KEY in element:
+            page_index, position = (int(n) for n in element[_ANNOT_KEY])
+            element.Obj = pdf.pages[first_page + page_index].obj.Annots[position]
+            del element[_ANNOT_KEY]
+
+    for index, page in enumerate(source.pages):
+        merged = pdf.pages[first_page + index].obj
+        if "/StructParents" in page.obj:
+            merged.StructParents = int(page.obj.StructParents) + offset
+            merged.Tabs = pikepdf.Name.S
+        for position, annot in enumerate(page.obj.get("/Annots", [])):
+            if "/StructParent" in annot:
+                merged.Annots[position].StructParent = int(annot.StructParent) + offset
+    for (key, _), value in zip(entries, values, strict=True):
+        nums.append(key + offset)
+        nums.append(value)
+    return offset + max((key for key, _ in entries), default=-1) + 1
+
+
+def _kids(element: pikepdf.Object) -> list[pikepdf.Object]:
+    kids = element.get("/K")
+    if kids is None:
+        return []
+    if isinstance(kids, pikepdf.Array):
+        return [kid for kid in kids if isinstance(kid, pikepdf.Dictionary)]
+    return [kids] if isinstance(kids, pikepdf.Dictionary) else []
+
+
+def _walk(elements: list[pikepdf.Object]) -> Iterator[pikepdf.Object]:
+    seen: set[tuple[int, int]] = set()
+    stack = list(elements)
+    while stack:
+        element = stack.pop()
+        if element.is_indirect:
+            if element.objgen in seen:
+                continue
+            seen.add(element.objgen)
+        yield element
+        stack.extend(_kids(element))
+
+
+def _number_tree(node: pikepdf.Object | None) -> Iterator[tuple[int, pikepdf.Object]]:
+    if node is None:
+        return
+    numbers = node.get("/Nums", [])
+    for index in range(0, len(numbers), 2):
+        yield int(numbers[index]), numbers[index + 1]
+    for kid in node.get("/Kids", []):
+        yield from _number_tree(kid)

@@ -32,7 +32,13 @@ from pipeline.model import (
     RenderedPart,
     TocEntry,
 )
-from pipeline.tags import TaggedPart, as_artifact, graft_structure, resolve_links
+from pipeline.tags import (
+    TaggedPart,
+    as_artifact,
+    graft_structure,
+    resolve_links,
+    scope_table_headers,
+)
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,7 @@ def finish(
     """A PDF typeset in one piece (a handout), finished like a book: links, metadata."""
     with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
         resolve_links(pdf, {anchor.name: anchor for anchor in anchors}, drop_unknown=True)
+        scope_table_headers(pdf)
         return _finish(pdf, metadata, trim_fonts)
 
 

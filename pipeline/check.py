@@ -35,6 +35,7 @@ from pypdf.generic import Destination
 from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
 from pipeline.pdftext import Page, read_pages
+from pipeline.tags import accessibility_problems
 
 TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>\S*)$")
 SHIPPED_FONT_PREFIX = FAMILY.replace(" ", "-")
@@ -66,6 +67,7 @@ def preflight(
     with pikepdf.open(pdf_path) as pdf:
         _fonts(checker, pdf, labels)
         _images(checker, pdf, labels, config.checks.min_image_ppi)
+        _accessibility(checker, pdf, labels)
     _links(checker, reader, labels)
     _metadata(checker, reader, pages, labels, config, today)
     return checker.findings
@@ -82,6 +84,7 @@ def handout_findings(pdf: bytes, shown_as: str, max_pages: int) -> list[Finding]
     labels = [str(n) for n in range(1, count + 1)]
     with pikepdf.open(io.BytesIO(pdf)) as document:
         _fonts(checker, document, labels)
+        _accessibility(checker, document, labels)
     _links(checker, reader, labels)
     info = reader.metadata or {}
     for key, name in (("/Title", "title"), ("/Author", "author")):
@@ -375,6 +378,13 @@ def _multiply(a: list[float], b: list[float]) -> list[float]:
         a[4] * b[0] + a[5] * b[2] + b[4],
         a[4] * b[1] + a[5] * b[3] + b[5],
     ]
+
+
+def _accessibility(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
+    """Tagged for screen readers: see tags.accessibility_problems."""
+    for problem in accessibility_problems(pdf):
+        where = "" if problem.page is None else f"page {labels[problem.page]}: "
+        checker.error(f"{where}{problem.message}", "accessibility")
 
 
 def _links(checker: _Checker, reader: PdfReader, labels: list[str]) -> None:

@@ -178,7 +178,7 @@ class _BookTreeprocessor(Treeprocessor):
                 )
             )
         if decorative:
-            element.set("alt", "")
+            _as_background(element, path)
         self.findings.images.append((path, src))
 
     def _callout_title(self, element: etree.Element) -> None:
@@ -227,6 +227,43 @@ class _BookTreeprocessor(Treeprocessor):
                 index = list(parent).index(child)
                 parent.remove(child)
                 parent.insert(index, replacement)
+
+
+def _as_background(element: etree.Element, path: Path) -> None:
+    """A decorative image, drawn as a background: screen readers skip it (an artifact).
+
+    An <img> is always a figure in a tagged PDF; a figure without words is a
+    barrier. The box keeps the image's size (CSS pixels), shrinks to fit the
+    column, and keeps its shape (the inner box's padding is a share of the width).
+    """
+    width, height = _intrinsic_size(path)
+    url = element.get("src", "")
+    element.tag = "span"
+    element.attrib.clear()
+    element.set("class", "decorative-image")
+    element.set("style", f"width: {width:g}px")
+    inner = etree.SubElement(element, "span")
+    inner.set("style", f"padding-bottom: {100 * height / width:.4f}%; "
+                       f"background-image: url('{url}')")
+
+
+def _intrinsic_size(path: Path) -> tuple[float, float]:
+    """Width and height in CSS pixels (an SVG without a size counts as 300 x 150)."""
+    if path.suffix.lower() == ".svg":
+        root = etree.parse(path).getroot()
+        box = [float(v) for v in re.split(r"[\s,]+", root.get("viewBox", "").strip()) if v]
+        sizes = []
+        for name, fallback in (("width", 300.0), ("height", 150.0)):
+            match = re.fullmatch(r"\s*([0-9.]+)\s*(px)?\s*", root.get(name, ""))
+            sizes.append(float(match.group(1)) if match else fallback)
+        if len(box) == 4 and not all(re.fullmatch(r"\s*[0-9.]+\s*(px)?\s*", root.get(n, ""))
+                                     for n in ("width", "height")):
+            sizes = [box[2], box[3]]
+        return sizes[0] or 300.0, sizes[1] or 150.0
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return float(image.width), float(image.height)
 
 
 def _remove(parent: etree.Element, target: etree.Element) -> None:

@@ -74,7 +74,8 @@ def build_handouts(
     fonts = trimmed_faces(config.styles_dir / "fonts", text + config.copies_text, cache_dir(root))
     layout = config.edition_named().layout
     qr_svg = segno.make(config.copies_url, error="m").svg_inline(
-        scale=1, border=0, dark="#000000", omitsize=True
+        scale=1, border=0, dark="#000000", omitsize=True,
+        title=f"QR code for the full guide: {config.copies_url}",  # its alt text
     )
     jobs_list = []
     for who in clinics:

@@ -113,6 +113,7 @@ def graft_structure(pdf: pikepdf.Pdf, parts: Sequence[TaggedPart], language: str
     document.P = root
     pdf.Root.StructTreeRoot = root
     pdf.Root.MarkInfo = pikepdf.Dictionary(Marked=True)
+    scope_table_headers(pdf)
     return True
 
 
@@ -152,11 +153,6 @@ def _graft_part(
         top.P = document
         document.K.append(top)
     for element in _walk(list(new_tops)):
-        if element.get("/S") == "/TH" and "/Scope" not in element.get("/A", {}):
-            # The guide's tables have column headers only (Markdown has no others).
-            attributes = element.get("/A", pikepdf.Dictionary(O=pikepdf.Name.Table))
-            attributes.Scope = pikepdf.Name.Column
-            element.A = attributes
         if _PAGE_KEY in element:
             element.Pg = pdf.pages[first_page + int(element[_PAGE_KEY])].obj
             del element[_PAGE_KEY]
@@ -209,3 +205,106 @@ def _number_tree(node: pikepdf.Object | None) -> Iterator[tuple[int, pikepdf.Obj
         yield int(numbers[index]), numbers[index + 1]
     for kid in node.get("/Kids", []):
         yield from _number_tree(kid)
+
+
+def scope_table_headers(pdf: pikepdf.Pdf) -> None:
+    """Say that each table header cell heads its column (Markdown has no row headers).
+
+    WeasyPrint links each data cell to its headers (/Headers); a checker, or an
+    older screen reader, may look for /Scope on the header cell instead.
+    """
+    for element in structure_elements(pdf):
+        if element.get("/S") == "/TH" and "/Scope" not in element.get("/A", {}):
+            attributes = element.get("/A", pikepdf.Dictionary(O=pikepdf.Name.Table))
+            attributes.Scope = pikepdf.Name.Column
+            element.A = attributes
+
+
+# --- reading a tagged PDF back (for preflight and tests) ----------------------------
+
+PAINTING = frozenset({"Tj", "TJ", "'", '"', "Do", "sh", "f", "F", "f*", "B", "B*", "b", "b*",
+                      "S", "s", "BI", "INLINE IMAGE"})
+
+
+@dataclass(frozen=True)
+class TagProblem:
+    page: int | None  # 0-based page index, or None for the whole document
+    message: str
+
+
+def structure_elements(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
+    """The structure elements in reading order (depth first), without the root."""
+    tree = pdf.Root.get("/StructTreeRoot")
+    if tree is None:
+        return []
+    ordered: list[pikepdf.Object] = []
+    stack = list(reversed(_kids(tree)))
+    while stack:
+        element = stack.pop()
+        if element.get("/Type") in ("/OBJR", "/MCR"):
+            continue
+        ordered.append(element)
+        stack.extend(reversed(_kids(element)))
+    return ordered
+
+
+def accessibility_problems(pdf: pikepdf.Pdf) -> list[TagProblem]:
+    """What keeps this PDF from being read aloud properly, as far as a program can tell.
+
+    A structure tree, marked as tagged; a language and a title shown in the title
+    bar; every mark on every page tagged or an artifact; heading levels that
+    never skip; alternative text on every figure; a description on every link.
+    """
+    problems: list[TagProblem] = []
+    if "/StructTreeRoot" not in pdf.Root:
+        return [TagProblem(None, "the PDF is not tagged (no structure tree)")]
+    if not bool(pdf.Root.get("/MarkInfo", {}).get("/Marked", False)):
+        problems.append(TagProblem(None, "the PDF does not say it is tagged (MarkInfo)"))
+    if not str(pdf.Root.get("/Lang", "")).strip():
+        problems.append(TagProblem(None, "the PDF has no language (/Lang)"))
+    if not bool(pdf.Root.get("/ViewerPreferences", {}).get("/DisplayDocTitle", False)):
+        problems.append(TagProblem(None, "viewers are not asked to show the title"))
+    pages = {page.objgen: index for index, page in enumerate(pdf.pages)}
+    previous = 0
+    for element in structure_elements(pdf):
+        kind = str(element.get("/S", ""))
+        page = pages.get(element.Pg.objgen) if "/Pg" in element else None
+        if kind in ("/H1", "/H2", "/H3", "/H4", "/H5", "/H6"):
+            level = int(kind[2])
+            if level > previous + 1:
+                problems.append(TagProblem(page, f"heading level {level} follows level "
+                                                 f"{previous} (a level is skipped)"))
+            previous = level
+        elif kind == "/Figure" and not str(element.get("/Alt", "")).strip():
+            problems.append(TagProblem(page, "a figure has no alternative text"))
+    for index, page in enumerate(pdf.pages):
+        for annot in page.obj.get("/Annots", []):
+            if annot.get("/Subtype") == "/Link" and not str(annot.get("/Contents", "")).strip():
+                problems.append(TagProblem(index, "a link has no description (/Contents)"))
+        untagged = _untagged_marks(page)
+        if untagged:
+            problems.append(TagProblem(index, f"{untagged} marks are neither tagged nor "
+                                              "artifacts"))
+    return problems
+
+
+def _untagged_marks(page: pikepdf.Page) -> int:
+    """Painting operators outside any marked content with an MCID or an /Artifact tag."""
+    stack: list[bool] = []  # for each open marked-content sequence: does it cover its marks?
+    count = 0
+    wanted = " ".join(sorted(PAINTING - {"INLINE IMAGE"} | {"BDC", "BMC", "EMC"}))
+    for operands, operator in pikepdf.parse_content_stream(page, wanted):
+        op = str(operator)
+        if op in ("BDC", "BMC"):
+            tag = str(operands[0])
+            covers = tag == "/Artifact" or (
+                op == "BDC" and isinstance(operands[1], pikepdf.Dictionary)
+                and "/MCID" in operands[1]
+            )
+            stack.append(covers or (bool(stack) and stack[-1]))
+        elif op == "EMC":
+            if stack:
+                stack.pop()
+        elif op in PAINTING and not (stack and stack[-1]):
+            count += 1
+    return count

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pypdfium2
 import pytest
-from conftest import EPOCH, TODAY, copy_project
+from conftest import EPOCH, TODAY, copy_project, pdfua_findings
 from pypdf import PdfReader
 
 from pipeline import check
@@ -272,3 +272,10 @@ def test_creep_moves_inner_sheets_toward_the_fold(editions: dict[str, BuildRepor
     depth = len(PdfReader(report.output).pages) // 2 - 1
     assert shift == pytest.approx(depth * 72 / 25.4, abs=0.05)  # 1 mm per sheet inward
     assert right_half_left_edge(1.0, 0) == pytest.approx(right_half_left_edge(0, 0), abs=0.01)
+
+
+def test_reading_editions_pass_the_pdfua_checker(editions: dict[str, BuildReport]) -> None:
+    reading = [report for report in editions.values() if not report.sheets]
+    assert len(reading) >= 2
+    for report in reading:
+        assert pdfua_findings(report.output) == [], report.edition

@@ -10,7 +10,7 @@ from pathlib import Path
 import pypdfium2
 import pytest
 import zxingcpp
-from conftest import EPOCH, REPO, copy_project
+from conftest import EPOCH, REPO, copy_project, pdfua_findings
 from pypdf import PdfReader
 
 from pipeline.cli import main
@@ -177,3 +177,12 @@ def test_only_one_chapter_with_book_folios(project: Project) -> None:
     assert chapter.page_labels == book.page_labels[first : first + count]
     folios = [p.folio for p in read_pages(root / "output" / "chapters" / "skin-metastasis.pdf")]
     assert folios == chapter.page_labels
+
+
+def test_handouts_are_tagged_and_pass_the_pdfua_checker(
+    handouts: tuple[Path, HandoutReport],
+) -> None:
+    _, report = handouts
+    assert not [f for f in report.findings if f.check == "accessibility"]
+    for handout in report.handouts[:2]:
+        assert pdfua_findings(handout.path) == [], handout.path.name

@@ -21,6 +21,7 @@ import copy
 import html
 import re
 import xml.etree.ElementTree as etree
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -31,13 +32,16 @@ from markdown.extensions import Extension
 from markdown.extensions.footnotes import NBSP_PLACEHOLDER
 from markdown.treeprocessors import Treeprocessor
 
+from pipeline import glossary
 from pipeline.model import (
     BookletError,
     Chapter,
     ConvertedChapter,
+    GlossaryTerm,
     Heading,
     Problem,
     Reference,
+    TermUse,
     project_url,
     shown_path,
 )
@@ -64,6 +68,17 @@ class _Findings:
     images: list[tuple[Path, str]] = field(default_factory=list)  # (path, src)
     # (text to find the line by, message, hint, check name)
     problems: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+    terms: list[GlossaryTerm] = field(default_factory=list)  # when this is the glossary
+    term_uses: list[TermUse] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Glossary:
+    """What a chapter's conversion needs to know about the glossary."""
+
+    slug: str
+    terms: tuple[GlossaryTerm, ...] = ()
+    back_links: Mapping[str, Sequence[tuple[str, str]]] | None = None  # for the glossary
 
 
 class _WriteLinesProcessor(BlockProcessor):
@@ -86,11 +101,13 @@ class _BookTreeprocessor(Treeprocessor):
         chapter: Chapter,
         root: Path,
         findings: _Findings,
+        glossary: Glossary | None,
     ) -> None:
         super().__init__(md)
         self.chapter = chapter
         self.root = root
         self.findings = findings
+        self.glossary = glossary
 
     def run(self, tree: etree.Element) -> None:
         slug = self.chapter.slug
@@ -105,6 +122,34 @@ class _BookTreeprocessor(Treeprocessor):
                 self._check_image(element)
             elif element.tag == "div" and "admonition" in element.get("class", "").split():
                 self._callout_title(element)
+        self._glossary(tree)
+
+    def _glossary(self, tree: etree.Element) -> None:
+        if self.glossary is None:
+            return
+        if self.chapter.slug == self.glossary.slug:
+            lines = self.chapter.body.split("\n")
+            self.findings.terms = glossary.terms_in(
+                tree, self.chapter.slug, self._text_of,
+                lambda text: _line_of(text, lines, self.chapter.body_line),
+            )
+            if self.glossary.back_links:
+                glossary.add_back_links(tree, self.glossary.back_links)
+        elif self.chapter.kind in ("content", "about", "worksheet"):
+            self.findings.term_uses = glossary.link_first_uses(
+                tree, self.glossary.terms, self.chapter.slug
+            )
+
+    def _text_of(self, element: etree.Element) -> str:
+        """Text as printed: typographic quotes are still stashed away at this stage."""
+        text = "".join(element.itertext())
+        stash = self.md.htmlStash.rawHtmlBlocks
+
+        def unstash(match: re.Match[str]) -> str:
+            index = int(match.group(1))
+            return html.unescape(str(stash[index])) if index < len(stash) else ""
+
+        return re.sub("\x02klzzwxh:(\\d+)\x03", unstash, text)
 
     def _rewrite_link(self, element: etree.Element) -> None:
         href = element.get("href", "")
@@ -138,6 +183,11 @@ class _BookTreeprocessor(Treeprocessor):
         else:
             target_slug = self.chapter.slug
         target = f"{target_slug}--{parts.fragment}" if parts.fragment else target_slug
+        if self.glossary and target_slug == self.glossary.slug and parts.fragment:
+            # 'glossary.md#necrosis' is the entry for 'Necrosis'
+            entry = f"{target_slug}--term-{glossary.slug(unquote(parts.fragment))}"
+            if entry in {term.anchor for term in self.glossary.terms}:
+                target = entry
         element.set("href", f"#{target}")
         self.findings.references.append((target, href))
 
@@ -290,21 +340,26 @@ def _copy(element: etree.Element) -> etree.Element:
 
 
 class _BookExtension(Extension):
-    def __init__(self, chapter: Chapter, root: Path, findings: _Findings) -> None:
+    def __init__(self, chapter: Chapter, root: Path, findings: _Findings,
+                 glossary: Glossary | None) -> None:
         super().__init__()
         self.chapter = chapter
         self.root = root
         self.findings = findings
+        self.glossary = glossary
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.parser.blockprocessors.register(_WriteLinesProcessor(md.parser), "write-lines", 95)
         # Priority 1: after footnotes (50, 15) and toc (5) have finished with the tree.
         md.treeprocessors.register(
-            _BookTreeprocessor(md, self.chapter, self.root, self.findings), "booklet", 1
+            _BookTreeprocessor(md, self.chapter, self.root, self.findings, self.glossary),
+            "booklet",
+            1,
         )
 
 
-def make_markdown(chapter: Chapter, root: Path, findings: _Findings) -> markdown.Markdown:
+def make_markdown(chapter: Chapter, root: Path, findings: _Findings,
+                  glossary: Glossary | None = None) -> markdown.Markdown:
     return markdown.Markdown(
         extensions=[
             "tables",
@@ -315,7 +370,7 @@ def make_markdown(chapter: Chapter, root: Path, findings: _Findings) -> markdown
             "sane_lists",
             "smarty",
             "toc",
-            _BookExtension(chapter, root, findings),
+            _BookExtension(chapter, root, findings, glossary),
         ],
         extension_configs={
             "footnotes": {"UNIQUE_IDS": False},
@@ -326,10 +381,10 @@ def make_markdown(chapter: Chapter, root: Path, findings: _Findings) -> markdown
     )
 
 
-def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
+def convert(chapter: Chapter, root: Path, glossary: Glossary | None = None) -> ConvertedChapter:
     """Convert one chapter's Markdown body to an HTML fragment."""
     findings = _Findings()
-    md = make_markdown(chapter, root, findings)
+    md = make_markdown(chapter, root, findings, glossary)
     fragment = md.convert(chapter.body)
     rel = shown_path(chapter.path, root)
     body_lines = chapter.body.split("\n")
@@ -374,34 +429,70 @@ def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
         headings=tuple(headings),
         references=references,
         images=tuple(path for path, _ in findings.images),
+        terms=tuple(findings.terms),
+        term_uses=tuple(findings.term_uses),
     )
 
 
 def convert_book(chapters: list[Chapter], root: Path) -> list[ConvertedChapter]:
-    """Convert every chapter, report every chapter's problems, then check cross-references."""
-    converted = []
+    """Convert every chapter, report every chapter's problems, then check cross-references.
+
+    The glossary is converted first, for its terms (which the other chapters
+    link to), and again last, with links back to where each term is used.
+    """
+    entries = next((c for c in chapters if c.kind == "glossary"), None)
+    known: Glossary | None = None
     problems: list[Problem] = []
-    for chapter in chapters:
+    if entries is not None:
         try:
-            converted.append(convert(chapter, root))
+            terms = convert(entries, root, Glossary(entries.slug)).terms
+            known = Glossary(entries.slug, terms)
         except BookletError as err:
             problems.extend(err.problems)
+    converted: dict[str, ConvertedChapter] = {}
+    for chapter in chapters:
+        if chapter is entries:
+            continue
+        try:
+            converted[chapter.slug] = convert(chapter, root, known)
+        except BookletError as err:
+            problems.extend(err.problems)
+    if entries is not None and known is not None and not problems:
+        uses = glossary.uses_by_term(
+            (c.chapter.title, c.term_uses) for c in converted.values()
+        )
+        converted[entries.slug] = convert(
+            entries, root, Glossary(entries.slug, known.terms, uses)
+        )
     if problems:
         raise BookletError(problems)
-    check_references(converted, root)
-    return converted
+    in_order = [converted[chapter.slug] for chapter in chapters]
+    check_references(in_order, root)
+    return in_order
 
 
 def check_references(chapters: list[ConvertedChapter], root: Path) -> None:
     """Every link to a heading or chapter must land on one that exists."""
     known = {c.chapter.slug for c in chapters}
     known |= {h.anchor for c in chapters for h in c.headings}
+    known |= {t.anchor for c in chapters for t in c.terms}
     problems = []
     for converted in chapters:
         for ref in converted.references:
             if ref.target in known:
                 continue
             slug = ref.target.split("--", 1)[0]
+            entries = next((c for c in chapters if c.chapter.slug == slug), None)
+            if entries is not None and entries.chapter.kind == "glossary":
+                problems.append(Problem(
+                    shown_path(converted.chapter.path, root),
+                    ref.line,
+                    f"link '{ref.href}': the glossary has no entry for it",
+                    f"add the term to {shown_path(entries.chapter.path, root)}, or link to "
+                    "a heading there",
+                    "glossary-term",
+                ))
+                continue
             if slug not in {c.chapter.slug for c in chapters}:
                 hint = "link to a chapter by its file name, e.g. 'glossary.md'"
             else:

@@ -266,6 +266,8 @@ def _readability(
 
 def _plain_text(fragment: str) -> str:
     fragment = re.sub(r"<(table|pre)\b.*?</\1>", " ", fragment, flags=re.S)
+    # The glossary's "Used in: <chapter titles>" lines are navigation, not prose.
+    fragment = re.sub(r'<p class="term-uses">.*?</p>', " ", fragment, flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", fragment))
 
 

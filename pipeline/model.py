@@ -260,12 +260,28 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class GlossaryTerm:
+    text: str  # as the glossary prints it: "Electrochemotherapy (ECT)"
+    anchor: str  # book-wide id of its entry
+    names: tuple[str, ...]  # what a chapter may call it: ("Electrochemotherapy", "ECT")
+    line: int  # where the glossary defines it
+
+
+@dataclass(frozen=True)
+class TermUse:
+    term: str  # the anchor of the glossary entry
+    anchor: str  # the id of the first use in a chapter (a link to the entry)
+
+
+@dataclass(frozen=True)
 class ConvertedChapter:
     chapter: Chapter
     html: str
     headings: tuple[Heading, ...]
     references: tuple[Reference, ...]
     images: tuple[Path, ...] = ()
+    terms: tuple[GlossaryTerm, ...] = ()  # the glossary chapter's entries
+    term_uses: tuple[TermUse, ...] = ()  # first uses of glossary terms, linked
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from pipeline.config import load_config
 from pipeline.convert import convert_book
 from pipeline.fonts import FontFace, shipped_faces, trimmed_faces
 from pipeline.impose import impose, sheet_sides
-from pipeline.lint import as_errors, lint_chapter, silenced
+from pipeline.lint import as_errors, lint_chapter, longest_sentences, silenced
 from pipeline.model import (
     BookletError,
     BuildReport,
@@ -79,6 +79,7 @@ class Book:
     findings: list[Finding]
     grades: dict[str, float]
     fonts: tuple[FontFace, ...]
+    longest: dict[str, tuple[tuple[int, int], ...]]
 
 
 def read_book(root: Path, watch: Stopwatch) -> Book:
@@ -93,7 +94,7 @@ def read_book(root: Path, watch: Stopwatch) -> Book:
         fonts = trimmed_faces(
             config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
         )
-    return Book(config, converted, findings, grades, fonts)
+    return Book(config, converted, findings, grades, fonts, longest_by_chapter(converted, config))
 
 
 def build(
@@ -262,6 +263,7 @@ def build_edition(
         seconds={**watch.seconds, "total": time.perf_counter() - started},
         findings=tuple(sorted(findings, key=Finding.sort_key)),
         grades=book.grades,
+        longest=book.longest,
         cache_hits=cache.hits,
         cache_misses=cache.misses,
         rejected=rejected,
@@ -362,6 +364,7 @@ def write_check_json(report: BuildReport, path: Path, root: Path) -> None:
         "warnings": report.warnings,
         "findings": [asdict(f) for f in report.findings],
         "grades": report.grades,
+        "longest_sentences": report.longest,
     }
     write_atomically(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
 
@@ -403,6 +406,7 @@ def check_existing(
         seconds={"total": time.perf_counter() - started},
         findings=tuple(sorted(findings, key=Finding.sort_key)),
         grades=grades,
+        longest=longest_by_chapter(converted, config),
         rejected=rejected,
         target=output,
     )
@@ -435,6 +439,13 @@ def lint_book(
         found, grades[str(item.chapter.path.relative_to(config.root))] = lint_chapter(item, config)
         findings += found
     return silenced(findings, config.root), grades
+
+
+def longest_by_chapter(
+    converted: list[ConvertedChapter], config: Config
+) -> dict[str, tuple[tuple[int, int], ...]]:
+    return {shown_path(c.chapter.path, config.root): longest_sentences(c.chapter)
+            for c in converted}
 
 
 def contents(converted: list[ConvertedChapter], page_map: PageMap | None) -> list[TocEntry]:

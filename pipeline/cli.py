@@ -154,6 +154,10 @@ def _check(args: argparse.Namespace) -> int:
     else:
         log.info("output/guide.pdf is up to date: checking it without building")
         report = check_existing(root, output, strict=args.strict)
+    for path, longest in report.longest.items():
+        if longest:
+            shown = ", ".join(f"line {line} ({words} words)" for line, words in longest)
+            print(f"{path}: longest sentences: {shown}", file=sys.stderr)
     return _report(report, root)
 
 

@@ -271,6 +271,13 @@ def _plain_text(fragment: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", fragment))
 
 
+def longest_sentences(chapter: Chapter, count: int = 3) -> tuple[tuple[int, int], ...]:
+    """(line, words) of the chapter's `count` longest sentences, longest first."""
+    found = _long_sentences(chapter.body.split("\n"), chapter.body_line, 0)
+    ranked = sorted(found, key=lambda item: (-item[1], item[0]))[:count]
+    return tuple((line, words) for line, words, _ in ranked)
+
+
 def _long_sentences(lines: list[str], first: int, limit: int) -> list[tuple[int, int, int]]:
     """(line, words, column) of sentences over `limit` words, paragraph by paragraph."""
     found = []

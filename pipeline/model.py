@@ -380,6 +380,8 @@ class BuildReport:
     seconds: dict[str, float]
     findings: tuple[Finding, ...] = ()
     grades: dict[str, float] = field(default_factory=dict)  # chapter path -> grade level
+    # chapter path -> (line, words) of its longest sentences
+    longest: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     rejected: bool = False
     edition: str = "default"
     padding: int = 0  # blank pages added before the back cover

@@ -164,3 +164,20 @@ def test_check_json_has_the_same_findings(project: Project) -> None:
     assert [f["check"] for f in data["findings"]] == [f.check for f in report.findings]
     assert "raw-html" in [f["check"] for f in data["findings"]]
     assert data["grades"]["chapters/04-delta.md"] < 9
+
+
+def test_check_reports_the_longest_sentences(project: Project) -> None:
+    from conftest import TODAY
+
+    from pipeline.build import build
+
+    root = project("basic")
+    long = "Each " + " ".join(["word"] * 40) + "."
+    write(root, f"\nA short one. {long} Another short one.\n")
+    chapter = root / "chapters" / "04-delta.md"
+    line = chapter.read_text(encoding="utf-8").split("\n").index(
+        f"A short one. {long} Another short one.") + 1
+    report = build(root, source_date_epoch=1, today=TODAY)
+    assert report.longest["chapters/04-delta.md"][0] == (line, 41)
+    data = json.loads((root / "output" / "check.json").read_text(encoding="utf-8"))
+    assert data["longest_sentences"]["chapters/04-delta.md"][0] == [line, 41]

@@ -13,22 +13,39 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from pipeline.model import BookletError, BuildReport, Finding, shown_path
+from pipeline.progress import Progress
 
 log = logging.getLogger("booklet")
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """Log lines to stderr, after erasing a progress line that is on the terminal."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(sys.stderr)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress.clear()
+        super().emit(record)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
+    # -q: problems only, so no progress either.
+    progress = Progress(None if args.quiet else sys.stderr)
+    handler = _Handler(progress)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
-        return _COMMANDS[args.command](args)
+        return _COMMANDS[args.command](args, progress)
     except BookletError as err:
+        progress.clear()
         for problem in sorted(err.problems, key=lambda p: (p.path, p.line or 0)):
             print(problem, file=sys.stderr)
         count = len(err.problems)
@@ -109,7 +126,7 @@ def _epoch() -> int | None:
     return int(epoch) if epoch else None
 
 
-def _build(args: argparse.Namespace) -> int:
+def _build(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.build import build, build_all_editions
 
     if args.only:
@@ -124,7 +141,8 @@ def _build(args: argparse.Namespace) -> int:
         if args.output:
             raise BookletError.at("--output", None, "cannot be used with --all-editions")
         reports = build_all_editions(
-            args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict
+            args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict,
+            progress=progress,
         )
         return max(_report(report, args.project) for report in reports)
     report = build(
@@ -134,6 +152,7 @@ def _build(args: argparse.Namespace) -> int:
         source_date_epoch=_epoch(),
         strict=args.strict,
         edition=args.edition,
+        progress=progress,
     )
     status = _report(report, args.project)
     if args.only and not report.rejected:
@@ -144,20 +163,21 @@ def _build(args: argparse.Namespace) -> int:
     return status
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.build import build, check_existing, inputs_newer_than
 
     root = args.project.resolve()
     output = root / "output" / "guide.pdf"
     if inputs_newer_than(output, root):
-        report = build(root, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict)
+        report = build(root, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict,
+                       progress=progress)
     else:
         log.info("output/guide.pdf is up to date: checking it without building")
         report = check_existing(root, output, strict=args.strict)
     return _report(report, root)
 
 
-def _lint(args: argparse.Namespace) -> int:
+def _lint(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.config import load_config
     from pipeline.lint import as_errors, lint
 
@@ -177,14 +197,14 @@ def _lint(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _handouts(args: argparse.Namespace) -> int:
+def _handouts(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.handouts import build_handouts
 
     everything = args.chapter is None and not args.unbranded
     report = build_handouts(
         args.project, clinic=args.clinic, chapter=args.chapter,
         everything=everything or (args.chapter is None and args.clinic is not None),
-        jobs=args.jobs, source_date_epoch=_epoch(),
+        jobs=args.jobs, source_date_epoch=_epoch(), progress=progress,
     )
     _print_findings(list(report.findings))
     root = args.project.resolve()
@@ -197,7 +217,7 @@ def _handouts(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _copies(args: argparse.Namespace) -> int:
+def _copies(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.copies import make_copies, purge, summary
 
     root = args.project.resolve()
@@ -211,7 +231,7 @@ def _copies(args: argparse.Namespace) -> int:
         raise BookletError.at("booklet copies", None, "name the requests CSV file",
                               "booklet copies requests.csv [--batch NAME]")
     report = make_copies(root, args.requests.resolve(), args.batch, args.labels, args.jobs,
-                         _epoch())
+                         _epoch(), progress)
     for outcome in report.outcomes:
         if outcome.status == "rejected":
             who = f" ({outcome.request_id})" if outcome.request_id else ""
@@ -221,7 +241,7 @@ def _copies(args: argparse.Namespace) -> int:
     return 1 if report.count("rejected") else 0
 
 
-def _clean(args: argparse.Namespace) -> int:
+def _clean(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.cache import clean
 
     removed = clean(args.project)
@@ -231,7 +251,7 @@ def _clean(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace) -> int:
+def _import(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.importer import import_file
 
     root = args.project.resolve()

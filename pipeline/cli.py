@@ -1,4 +1,4 @@
-"""The `booklet` command: build, check, lint, import.
+"""The `booklet` command: build, check, lint, import, preview.
 
 Author mistakes that stop a build print as `path:line: message` and exit 1.
 Lint and preflight findings print as `path:line:col: severity: message [check]`,
@@ -109,6 +109,14 @@ def _parser() -> argparse.ArgumentParser:
     copies.add_argument("--labels", choices=("letter", "a4"), help="label sheet paper")
     copies.add_argument("--purge", metavar="BATCH", help="remove a batch's personal files")
     copies.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
+
+    preview = commands.add_parser(
+        "preview", help="rebuild on every save and show the pages on http://127.0.0.1:PORT/"
+    )
+    preview.add_argument("--port", type=int, default=8000,
+                         help="the port on 127.0.0.1 (default: 8000; 0: any free port)")
+    preview.add_argument("--edition", help="preview this edition (default: the default one)")
+    preview.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
 
     commands.add_parser("clean", help="empty the cache (output/.cache)")
 
@@ -241,6 +249,14 @@ def _copies(args: argparse.Namespace, progress: Progress) -> int:
     return 1 if report.count("rejected") else 0
 
 
+def _preview(args: argparse.Namespace, progress: Progress) -> int:
+    from pipeline.preview import run
+
+    if not 0 <= args.port <= 65535:
+        raise BookletError.at("--port", None, f"no port {args.port}", "0-65535; 0: any free port")
+    return run(args.project, args.port, args.edition, args.jobs, _epoch(), progress)
+
+
 def _clean(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.cache import clean
 
@@ -306,5 +322,5 @@ def _count(number: int, noun: str) -> str:
 
 _COMMANDS = {
     "build": _build, "check": _check, "lint": _lint, "import": _import, "handouts": _handouts,
-    "copies": _copies, "clean": _clean,
+    "copies": _copies, "clean": _clean, "preview": _preview,
 }

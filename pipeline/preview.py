@@ -304,7 +304,7 @@ def describe(snapshot: Snapshot) -> str:
     if snapshot.problems and not snapshot.rejected:
         return (f"{what}build stopped after {snapshot.seconds:.1f} s: "
                 f"{_count(len(snapshot.problems), 'problem')}, shown on the page")
-    verb = "rebuilt" if snapshot.changed else "built"
+    verb = "built" if snapshot.generation == 1 else "rebuilt"
     pages = _count(len(snapshot.pages), "page")
     if snapshot.warnings:
         pages += f", {_count(len(snapshot.warnings), 'warning')}"

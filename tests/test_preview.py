@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,15 @@ from conftest import EPOCH, TODAY, copy_project
 from pypdf import PdfReader
 
 from pipeline.model import BookletError
-from pipeline.preview import Preview, PreviewServer, SourceFilter, changed_names
+from pipeline.preview import (
+    Preview,
+    PreviewServer,
+    Snapshot,
+    SourceFilter,
+    changed_names,
+    describe,
+    render_page,
+)
 
 
 @dataclass
@@ -234,6 +242,26 @@ def test_what_is_watched(tmp_path: Path) -> None:
         (watchfiles.Change.modified, str(root / "chapters" / ".#03-skin.md")),
     }
     assert changed_names(changes, root) == ["chapters/03-skin.md"]
+
+
+def test_what_the_terminal_says() -> None:
+    first = Snapshot(generation=1, pages=((612, 792),) * 18, seconds=5.61)
+    assert describe(first) == "built in 5.6 s (18 pages)"
+    edit = replace(first, generation=2, changed=("chapters/03-x.md",), seconds=1.38,
+                   warnings=("w",))
+    assert describe(edit) == "chapters/03-x.md changed -> rebuilt in 1.4 s (18 pages, 1 warning)"
+    many = replace(edit, changed=tuple(f"styles/{n}.css" for n in "abcde"), warnings=())
+    assert describe(many).startswith("styles/a.css, styles/b.css, styles/c.css, 2 more changed")
+    stopped = replace(edit, problems=("chapters/03-x.md:4: unknown front matter key 'x'",),
+                      stale=True, seconds=0.02)
+    assert describe(stopped) == ("chapters/03-x.md changed -> build stopped after 0.0 s: "
+                                 "1 problem, shown on the page")
+    rejected = replace(edit, problems=("output/guide.pdf: error: ... [contents]",),
+                       rejected=True, warnings=())
+    assert describe(rejected) == ("chapters/03-x.md changed -> rebuilt in 1.4 s (18 pages): "
+                                  "the PDF failed its checks (1 error)")
+    page = render_page(rejected, building=False)
+    assert "The PDF failed its checks: 1 error" in page and 'class="stale"' not in page
 
 
 def test_booklet_preview_rebuilds_after_a_save(tmp_path: Path) -> None:

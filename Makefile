@@ -6,10 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: booklet editions handouts copies bench check lint-sources test lint clean distclean
+.PHONY: booklet preview editions handouts copies bench check lint-sources test lint clean distclean
 
 booklet: $(STAMP)
 	$(BIN)/booklet build
+
+# Rebuild on every save; the pages on http://127.0.0.1:8000/ (`make preview PORT=8001`).
+preview: $(STAMP)
+	$(BIN)/booklet preview $(if $(PORT),--port $(PORT)) $(if $(EDITION),--edition $(EDITION))
 
 # Every edition in booklet.toml, to output/editions/.
 editions: $(STAMP)

@@ -63,8 +63,7 @@ CODE = {
           "r = build_handouts(root, chapter='{chapter}', source_date_epoch=1)\n"
           "extra = {'handouts': len(r.handouts)}",
     "g100": "from pipeline.copies import make_copies\n"
-            "r = make_copies(root, root / 'requests.csv', 'bench', source_date_epoch=1,"
-            " progress=False)\n"
+            "r = make_copies(root, root / 'requests.csv', 'bench', source_date_epoch=1)\n"
             "extra = {'done': r.count('done')}",
 }
 

@@ -66,11 +66,10 @@ def main() -> None:
         book = time.perf_counter() - started
         clean_parts(root)  # the batch typesets its edition from scratch
         started = time.perf_counter()
-        cold = make_copies(root, root / "requests.csv", "cold", source_date_epoch=1,
-                           progress=False)
+        cold = make_copies(root, root / "requests.csv", "cold", source_date_epoch=1)
         cold_s = time.perf_counter() - started
         started = time.perf_counter()
-        make_copies(root, root / "requests.csv", "warm", source_date_epoch=1, progress=False)
+        make_copies(root, root / "requests.csv", "warm", source_date_epoch=1)
         warm_s = time.perf_counter() - started
         pages = len(__import__("pypdf").PdfReader(root / "book.pdf").pages)
         print(f"one full book build ({pages} pages): {book:.2f} s")

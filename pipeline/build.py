@@ -50,6 +50,7 @@ from pipeline.model import (
     shown_path,
 )
 from pipeline.pagemap import PartSpec, plan_book
+from pipeline.progress import Progress
 from pipeline.sources import load_chapters
 from pipeline.templates import FRONT, Templates, collected_sources
 from pipeline.typeset import engine, typeset, typeset_all
@@ -59,10 +60,14 @@ log = logging.getLogger("booklet")
 
 @dataclass
 class Stopwatch:
+    """How long each stage took; and, for the person waiting, which stage is running."""
+
     seconds: dict[str, float] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self.progress.stage(name)
         started = time.perf_counter()
         try:
             yield
@@ -105,6 +110,7 @@ def build(
     strict: bool = False,
     today: date | None = None,
     edition: str | None = None,
+    progress: Progress | None = None,
 ) -> BuildReport:
     """Build, lint and preflight one edition (the default one unless named).
 
@@ -112,14 +118,17 @@ def build(
     output/editions/<name>.pdf. A book with errors goes to output/rejected/.
     """
     root = root.resolve()
-    watch = Stopwatch()
+    watch = Stopwatch(progress=progress or Progress())
     started = time.perf_counter()
-    book = read_book(root, watch)
-    chosen = book.config.edition_named(edition)
-    if output is None:
-        output = root / "output" / (f"editions/{chosen.name}.pdf" if edition else "guide.pdf")
-    return build_edition(book, chosen, output, watch, started, jobs, source_date_epoch,
-                         strict, today)
+    try:
+        book = read_book(root, watch)
+        chosen = book.config.edition_named(edition)
+        if output is None:
+            output = root / "output" / (f"editions/{chosen.name}.pdf" if edition else "guide.pdf")
+        return build_edition(book, chosen, output, watch, started, jobs, source_date_epoch,
+                             strict, today)
+    finally:
+        watch.progress.clear()
 
 
 def build_all_editions(
@@ -128,19 +137,25 @@ def build_all_editions(
     source_date_epoch: int | None = None,
     strict: bool = False,
     today: date | None = None,
+    progress: Progress | None = None,
 ) -> list[BuildReport]:
     """Every edition in booklet.toml, each to output/editions/<name>.pdf."""
     root = root.resolve()
-    watch = Stopwatch()
+    progress = progress or Progress()
+    watch = Stopwatch(progress=progress)
     started = time.perf_counter()
-    book = read_book(root, watch)
     reports = []
-    for edition in book.config.editions:
-        output = root / "output" / "editions" / f"{edition.name}.pdf"
-        reports.append(build_edition(book, edition, output, Stopwatch(dict(watch.seconds)),
-                                     started, jobs, source_date_epoch, strict, today))
-        started = time.perf_counter()
-        watch = Stopwatch()
+    try:
+        book = read_book(root, watch)
+        for edition in book.config.editions:
+            output = root / "output" / "editions" / f"{edition.name}.pdf"
+            reports.append(build_edition(book, edition, output,
+                                         Stopwatch(dict(watch.seconds), progress),
+                                         started, jobs, source_date_epoch, strict, today))
+            started = time.perf_counter()
+            watch = Stopwatch(progress=progress)
+    finally:
+        progress.clear()
     return reports
 
 
@@ -163,7 +178,7 @@ def build_edition(
 
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
-        rendered = typeset_all(parts, root, jobs, cache=cache)
+        rendered = typeset_all(parts, root, jobs, cache=cache, progress=watch.progress)
     *chapter_parts, back = rendered
     specs = [
         PartSpec.of(part, c.chapter.title) for part, c in zip(chapter_parts, converted, strict=True)
@@ -175,11 +190,13 @@ def build_edition(
         # at 1), so a provisional plan gives the contents their true numbers.
         provisional = plan_book(PartSpec(FRONT, 1, None), specs, back_spec, config.title, multiple)
         toc = contents(converted, provisional)
-        (front,) = typeset_all([templates.front(toc)], root, cache=cache)
+        (front,) = typeset_all([templates.front(toc)], root, cache=cache,
+                               progress=watch.progress)
         page_map = plan_book(PartSpec.of(front, None), specs, back_spec, config.title, multiple)
 
     with watch.stage("furniture"):
-        (furniture,) = typeset_all([templates.furniture(page_map)], root, cache=cache)
+        (furniture,) = typeset_all([templates.furniture(page_map)], root, cache=cache,
+                                   progress=watch.progress)
 
     metadata = Metadata(
         title=config.title,

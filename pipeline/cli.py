@@ -1,4 +1,4 @@
-"""The `booklet` command: build, check, lint, import.
+"""The `booklet` command: build, check, lint, import, preview.
 
 Author mistakes that stop a build print as `path:line: message` and exit 1.
 Lint and preflight findings print as `path:line:col: severity: message [check]`,
@@ -13,22 +13,39 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from pipeline.model import BookletError, BuildReport, Finding, shown_path
+from pipeline.progress import Progress
 
 log = logging.getLogger("booklet")
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """Log lines to stderr, after erasing a progress line that is on the terminal."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(sys.stderr)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress.clear()
+        super().emit(record)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
+    # -q: problems only, so no progress either.
+    progress = Progress(None if args.quiet else sys.stderr)
+    handler = _Handler(progress)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
-        return _COMMANDS[args.command](args)
+        return _COMMANDS[args.command](args, progress)
     except BookletError as err:
+        progress.clear()
         for problem in sorted(err.problems, key=lambda p: (p.path, p.line or 0)):
             print(problem, file=sys.stderr)
         count = len(err.problems)
@@ -93,6 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     copies.add_argument("--purge", metavar="BATCH", help="remove a batch's personal files")
     copies.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
 
+    preview = commands.add_parser(
+        "preview", help="rebuild on every save and show the pages on http://127.0.0.1:PORT/"
+    )
+    preview.add_argument("--port", type=int, default=8000,
+                         help="the port on 127.0.0.1 (default: 8000; 0: any free port)")
+    preview.add_argument("--edition", help="preview this edition (default: the default one)")
+    preview.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
+
     commands.add_parser("clean", help="empty the cache (output/.cache)")
 
     importer = commands.add_parser("import", help="turn pasted text into a clean chapter")
@@ -109,7 +134,7 @@ def _epoch() -> int | None:
     return int(epoch) if epoch else None
 
 
-def _build(args: argparse.Namespace) -> int:
+def _build(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.build import build, build_all_editions
 
     if args.only:
@@ -124,7 +149,8 @@ def _build(args: argparse.Namespace) -> int:
         if args.output:
             raise BookletError.at("--output", None, "cannot be used with --all-editions")
         reports = build_all_editions(
-            args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict
+            args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict,
+            progress=progress,
         )
         return max(_report(report, args.project) for report in reports)
     report = build(
@@ -134,6 +160,7 @@ def _build(args: argparse.Namespace) -> int:
         source_date_epoch=_epoch(),
         strict=args.strict,
         edition=args.edition,
+        progress=progress,
     )
     status = _report(report, args.project)
     if args.only and not report.rejected:
@@ -144,13 +171,14 @@ def _build(args: argparse.Namespace) -> int:
     return status
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.build import build, check_existing, inputs_newer_than
 
     root = args.project.resolve()
     output = root / "output" / "guide.pdf"
     if inputs_newer_than(output, root):
-        report = build(root, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict)
+        report = build(root, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict,
+                       progress=progress)
     else:
         log.info("output/guide.pdf is up to date: checking it without building")
         report = check_existing(root, output, strict=args.strict)
@@ -161,7 +189,7 @@ def _check(args: argparse.Namespace) -> int:
     return _report(report, root)
 
 
-def _lint(args: argparse.Namespace) -> int:
+def _lint(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.config import load_config
     from pipeline.lint import as_errors, lint
 
@@ -181,14 +209,14 @@ def _lint(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _handouts(args: argparse.Namespace) -> int:
+def _handouts(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.handouts import build_handouts
 
     everything = args.chapter is None and not args.unbranded
     report = build_handouts(
         args.project, clinic=args.clinic, chapter=args.chapter,
         everything=everything or (args.chapter is None and args.clinic is not None),
-        jobs=args.jobs, source_date_epoch=_epoch(),
+        jobs=args.jobs, source_date_epoch=_epoch(), progress=progress,
     )
     _print_findings(list(report.findings))
     root = args.project.resolve()
@@ -201,7 +229,7 @@ def _handouts(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _copies(args: argparse.Namespace) -> int:
+def _copies(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.copies import make_copies, purge, summary
 
     root = args.project.resolve()
@@ -215,7 +243,7 @@ def _copies(args: argparse.Namespace) -> int:
         raise BookletError.at("booklet copies", None, "name the requests CSV file",
                               "booklet copies requests.csv [--batch NAME]")
     report = make_copies(root, args.requests.resolve(), args.batch, args.labels, args.jobs,
-                         _epoch())
+                         _epoch(), progress)
     for outcome in report.outcomes:
         if outcome.status == "rejected":
             who = f" ({outcome.request_id})" if outcome.request_id else ""
@@ -225,7 +253,15 @@ def _copies(args: argparse.Namespace) -> int:
     return 1 if report.count("rejected") else 0
 
 
-def _clean(args: argparse.Namespace) -> int:
+def _preview(args: argparse.Namespace, progress: Progress) -> int:
+    from pipeline.preview import run
+
+    if not 0 <= args.port <= 65535:
+        raise BookletError.at("--port", None, f"no port {args.port}", "0-65535; 0: any free port")
+    return run(args.project, args.port, args.edition, args.jobs, _epoch(), progress)
+
+
+def _clean(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.cache import clean
 
     removed = clean(args.project)
@@ -235,7 +271,7 @@ def _clean(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace) -> int:
+def _import(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.importer import import_file
 
     root = args.project.resolve()
@@ -290,5 +326,5 @@ def _count(number: int, noun: str) -> str:
 
 _COMMANDS = {
     "build": _build, "check": _check, "lint": _lint, "import": _import, "handouts": _handouts,
-    "copies": _copies, "clean": _clean,
+    "copies": _copies, "clean": _clean, "preview": _preview,
 }

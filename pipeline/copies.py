@@ -20,7 +20,6 @@ import io
 import os
 import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from pipeline.fonts import (
     uncovered,
 )
 from pipeline.model import BookletError, Config, PageSize, Part
+from pipeline.progress import Progress
 from pipeline.requests import Rejection, Request, read_requests
 from pipeline.templates import Templates
 from pipeline.typeset import default_jobs, typeset_all
@@ -119,7 +119,7 @@ def make_copies(
     labels: str | None = None,
     jobs: int | None = None,
     source_date_epoch: int | None = None,
-    progress: bool = True,
+    progress: Progress | None = None,
 ) -> CopiesReport:
     started = time.perf_counter()
     root = root.resolve()
@@ -160,7 +160,8 @@ def make_copies(
     done_before = {r.request_id for r in good} - {r.request_id for r in todo}
 
     # Each edition the new requests need is typeset once (or reused when up to date).
-    guides = {name: _guide(root, config, name, jobs, source_date_epoch)
+    progress = progress or Progress()
+    guides = {name: _guide(root, config, name, jobs, source_date_epoch, progress)
               for name in dict.fromkeys(r.edition for r in todo)}
     # The letters and labels embed fonts trimmed to this batch's characters. They say
     # which characters the names use, so they live in the batch folder, never in the
@@ -171,14 +172,14 @@ def make_copies(
         batch_faces = trim_faces(_faces_needed(faces, text), text, font_folder)
         labels_part, positions = _labels(good, config, labels, batch_faces, wide)
         packets, labels_pdf = _packets(config, todo, batch_faces, root, wide, guides, jobs,
-                                       labels_part)
+                                       labels_part, progress)
     finally:
         shutil.rmtree(font_folder, ignore_errors=True)
+        progress.clear()
 
     outcomes: dict[str, Outcome] = {}
     for position, request in enumerate(good):
-        if progress:
-            _progress(position + 1, len(good))
+        progress.advance("copies", position + 1, len(good), noun="requests", every=10)
         outcome = Outcome(request.request_id, request.row, "done", request.edition,
                           request.copies, file=f"{request.request_id}.pdf",
                           label=positions.get(request.request_id, ""))
@@ -202,8 +203,7 @@ def make_copies(
             # Kept current as it goes: a run cut short resumes from here.
             _write_manifest(folder / "manifest.csv",
                             [*outcomes.values(), *_kept(previous, outcomes)])
-    if progress and good and sys.stderr.isatty():
-        print(file=sys.stderr)
+    progress.clear()
 
     _combined(folder, good, outcomes, guides, config)
     if labels_pdf is not None:
@@ -245,7 +245,7 @@ def _private_folder(folder: Path) -> None:
 
 
 def _guide(root: Path, config: Config, edition: str, jobs: int | None,
-           source_date_epoch: int | None) -> tuple[Path, PageSize]:
+           source_date_epoch: int | None, progress: Progress) -> tuple[Path, PageSize]:
     """The edition's print file: reused when it is up to date, built once otherwise."""
     chosen = config.edition_named(edition)
     paper = chosen.paper or chosen.layout.page
@@ -255,7 +255,8 @@ def _guide(root: Path, config: Config, edition: str, jobs: int | None,
     for path in candidates:
         if path.is_file() and not inputs_newer_than(path, root):
             return path, paper
-    report = build(root, jobs=jobs, source_date_epoch=source_date_epoch, edition=edition)
+    report = build(root, jobs=jobs, source_date_epoch=source_date_epoch, edition=edition,
+                   progress=progress)
     if report.rejected:
         raise BookletError.at(
             str(report.output.relative_to(root)), None,
@@ -274,7 +275,7 @@ class Packet:
 
 def _packets(config: Config, todo: list[Request], faces: tuple[object, ...], root: Path,
              wide: set[str], guides: dict[str, tuple[Path, PageSize]], jobs: int | None,
-             labels: Part | None) -> tuple[dict[str, Packet], bytes | None]:
+             labels: Part | None, progress: Progress) -> tuple[dict[str, Packet], bytes | None]:
     """Every request's letter (on its own sheets) followed by its guide; and the labels.
 
     The letters are typeset a few dozen to a document, the documents (and the
@@ -296,7 +297,7 @@ def _packets(config: Config, todo: list[Request], faces: tuple[object, ...], roo
     # WeasyPrint subsets the (already small, batch-trimmed) fonts itself: only its
     # subsetting maps shaped glyphs (Arabic joining forms) back to text.
     rendered = typeset_all([*parts, *([labels] if labels else [])], root, jobs,
-                           whole_fonts=False)
+                           whole_fonts=False, progress=progress)
     labels_pdf = None
     if labels is not None:
         with pikepdf.open(io.BytesIO(rendered.pop().pdf)) as document:
@@ -528,15 +529,6 @@ def _already_done(request: Request, row: dict[str, str] | None, folder: Path) ->
     if not path.is_file():
         return False
     return hashlib.sha256(path.read_bytes()).hexdigest() == row.get("sha256")
-
-
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total
-    end = "" if sys.stderr.isatty() else "\n"
-    if sys.stderr.isatty() or done == total or done % 10 == 0:
-        print(f"\rcopies: [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
-              end=end, file=sys.stderr, flush=True)
 
 
 def summary(report: CopiesReport, root: Path) -> str:

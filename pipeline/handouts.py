@@ -24,6 +24,7 @@ from pipeline.config import PAGE_SIZES, load_config
 from pipeline.convert import convert
 from pipeline.fonts import trimmed_faces
 from pipeline.model import BookletError, Chapter, Config, Finding
+from pipeline.progress import Progress
 from pipeline.sources import load_chapters
 from pipeline.templates import Templates
 from pipeline.typeset import typeset_all
@@ -51,6 +52,7 @@ def build_handouts(
     everything: bool = False,
     jobs: int | None = None,
     source_date_epoch: int | None = None,
+    progress: Progress | None = None,
 ) -> HandoutReport:
     """Build handouts: for one clinic (or unbranded), one chapter, or all of them.
 
@@ -89,9 +91,12 @@ def build_handouts(
         for item in converted.values():
             jobs_list.append((who, item, templates.handout(item, who, qr_svg)))
     # The fonts are already trimmed to these handouts' characters: embed them whole.
-    rendered = typeset_all(
-        [part for _, _, part in jobs_list], root, jobs, whole_fonts=True, keep_local_links=True
-    )
+    progress = progress or Progress()
+    try:
+        rendered = typeset_all([part for _, _, part in jobs_list], root, jobs,
+                               whole_fonts=True, keep_local_links=True, progress=progress)
+    finally:
+        progress.clear()
 
     handouts = []
     findings: list[Finding] = []

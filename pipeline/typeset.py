@@ -16,9 +16,10 @@ import logging
 import mimetypes
 import multiprocessing
 import os
+import signal
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +41,7 @@ from pipeline.model import (
     RenderedPart,
     shown_path,
 )
+from pipeline.progress import Progress
 from pipeline.tags import placeholder
 
 # Options for every write: fonts are embedded whole (they are already trimmed to
@@ -211,6 +213,7 @@ def typeset_all(
     whole_fonts: bool = True,
     keep_local_links: bool = False,
     cache: PartCache | None = None,
+    progress: Progress | None = None,
 ) -> list[RenderedPart]:
     """Typeset parts (those not in the cache), in parallel worker processes."""
     options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
@@ -218,8 +221,14 @@ def typeset_all(
     keys = [cache.key(part, options) for part in parts] if cache else [""] * len(parts)
     found = [cache.get(key) if cache else None for key in keys]
     missing = [i for i, part in enumerate(found) if part is None]
+    progress = progress or Progress()
+    cached = len(parts) - len(missing)
+
+    def finished(done: int, name: str) -> None:
+        progress.advance("typeset", cached + done, len(parts), name)
+
     made = _typeset_many([parts[i] for i in missing], root, jobs, whole_fonts,
-                         keep_local_links)
+                         keep_local_links, finished)
     for i, part in zip(missing, made, strict=True):
         found[i] = part
         if cache:
@@ -229,20 +238,48 @@ def typeset_all(
 
 def _typeset_many(
     parts: Sequence[Part], root: Path, jobs: int | None, whole_fonts: bool,
-    keep_local_links: bool,
+    keep_local_links: bool, finished: Callable[[int, str], None],
 ) -> list[RenderedPart]:
     jobs = jobs or default_jobs()
     if jobs <= 1 or len(parts) <= 1:
-        return [typeset(part, root, whole_fonts, keep_local_links) for part in parts]
+        one_by_one = []
+        for part in parts:
+            one_by_one.append(typeset(part, root, whole_fonts, keep_local_links))
+            finished(len(one_by_one), part.name)
+        return one_by_one
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context) as pool:
-        # Longest parts first, so that no worker is left with a big one at the end.
-        order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
-        futures = {
-            i: pool.submit(_typeset_job, (parts[i], root, whole_fonts, keep_local_links))
-            for i in order
-        }
-        return [futures[i].result() for i in range(len(parts))]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context,
+                             initializer=_ignore_interrupts) as pool:
+        try:
+            # Longest parts first, so that no worker is left with a big one at the end.
+            order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
+            futures = {
+                pool.submit(_typeset_job, (parts[i], root, whole_fonts, keep_local_links)): i
+                for i in order
+            }
+            made: dict[int, RenderedPart] = {}
+            failed: dict[int, BaseException] = {}
+            for future in as_completed(futures):
+                index = futures[future]
+                error = future.exception()
+                if error is None:
+                    made[index] = future.result()
+                    finished(len(made), parts[index].name)
+                else:
+                    failed[index] = error
+        except BaseException:
+            # Ctrl-C: the parts not yet started are not wanted.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    if failed:
+        raise failed[min(failed)]  # the first part's problem, whichever finished first
+    return [made[i] for i in range(len(parts))]
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is for the command, which stops the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever the command made of it
 
 
 def engine() -> str:

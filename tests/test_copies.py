@@ -91,8 +91,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, copies_module
     config = root / "booklet.toml"
     config.write_text(config.read_text(encoding="utf-8") + EDITIONS, encoding="utf-8")
     write_csv(root / "requests.csv", GOOD + [row for row, _ in BAD])
-    report = make_copies(root, root / "requests.csv", "test", source_date_epoch=EPOCH,
-                         progress=False)
+    report = make_copies(root, root / "requests.csv", "test", source_date_epoch=EPOCH)
     return root, report
 
 
@@ -263,7 +262,7 @@ def test_resume_after_an_interruption(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(copies_module, "write_atomically", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        make_copies(root, root / "requests.csv", "b", progress=False)
+        make_copies(root, root / "requests.csv", "b")
     folder = root / "output" / "copies" / "b"
     assert sorted(p.name for p in folder.iterdir()) == [
         "A01.pdf", "A02.pdf", "A05.pdf", "manifest.csv"]  # nothing half-written
@@ -271,7 +270,7 @@ def test_resume_after_an_interruption(tmp_path: Path, monkeypatch: pytest.Monkey
         pikepdf.open(path).close()
     monkeypatch.setattr(copies_module, "write_atomically", real)
     (folder / "A02.pdf").write_bytes(b"%PDF-1.7 damaged")  # and one file got damaged
-    report = make_copies(root, root / "requests.csv", "b", progress=False)
+    report = make_copies(root, root / "requests.csv", "b")
     statuses = {o.request_id: o.status for o in report.outcomes}
     assert statuses == {"A01": "skipped", "A02": "done", "A05": "skipped", "A06": "done",
                         "A07": "done"}
@@ -287,7 +286,7 @@ def test_semicolons_and_purge(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     root = copy_project(tmp_path / "p", "basic")
     (root / "r.csv").write_text(
         'id;name;address;country;copies\nC1;Ann Example;"1 Road\nTown";US;1\n', encoding="utf-8")
-    report = make_copies(root, root / "r.csv", progress=False)
+    report = make_copies(root, root / "r.csv")
     assert [o.status for o in report.outcomes] == ["done"]
     removed = purge(root, "r")
     assert "output/copies/r/C1.pdf" in removed and "output/copies/r/labels.pdf" in removed

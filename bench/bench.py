@@ -55,10 +55,17 @@ CODE = {
          "pdf, pages = build_single_pass(root)\n"
          "(root / 'single.pdf').write_bytes(pdf)\n"
          "extra = {'pages': pages, 'bytes': len(pdf)}",
-    "build": "from pipeline.build import build\n"
-             "r = build(root, source_date_epoch=1)\n"
-             "extra = {'pages': r.pages, 'bytes': r.bytes, 'hits': r.cache_hits,"
-             " 'misses': r.cache_misses, 'rejected': r.rejected}",
+    # Our build as the author runs it (`make booklet` is `booklet build`).
+    "build": "import contextlib, io\n"
+             "from pipeline.cli import main\n"
+             "said = io.StringIO()\n"
+             "with contextlib.redirect_stderr(said):\n"
+             "    status = main(['-C', str(root), '-q', 'build'])\n"
+             "data = json.loads((root / 'output' / 'check.json').read_text())\n"
+             "extra = {'pages': data['pages'], 'status': status,"
+             " 'bytes': (root / 'output' / 'guide.pdf').stat().st_size,"
+             " 'rejected': data['rejected'], 'cache': data['cache'],"
+             " 'fresh': 'nothing changed since the last build' in said.getvalue()}",
     "g1": "from pipeline.handouts import build_handouts\n"
           "r = build_handouts(root, chapter='{chapter}', source_date_epoch=1)\n"
           "extra = {'handouts': len(r.handouts)}",

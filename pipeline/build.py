@@ -382,6 +382,7 @@ def write_check_json(report: BuildReport, path: Path, root: Path) -> None:
         "findings": [asdict(f) for f in report.findings],
         "grades": report.grades,
         "longest_sentences": report.longest,
+        "cache": {"hits": report.cache_hits, "misses": report.cache_misses},
     }
     write_atomically(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
 

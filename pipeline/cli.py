@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 
@@ -135,6 +136,40 @@ def _epoch() -> int | None:
 
 
 def _build(args: argparse.Namespace, progress: Progress) -> int:
+    from pipeline import fresh  # light: answers before WeasyPrint and friends are imported
+
+    root = args.project.resolve()
+    options = {
+        "command": "build", "edition": args.edition, "all_editions": args.all_editions,
+        "output": str(args.output.resolve()) if args.output else None, "only": args.only,
+        "strict": args.strict, "epoch": _epoch(),
+    }
+    digest = fresh.inputs_digest(root, options, date.today())
+    record = fresh.still_good(root, options, digest)
+    if record is not None:
+        for line in record.lines:
+            print(line, file=sys.stderr)
+        print("booklet: nothing changed since the last build; its output is as it was",
+              file=sys.stderr)
+        return 0
+    reports = _built(args, progress)
+    status = max(_report(report, args.project) for report in reports)
+    if status == 0:
+        lines = [line for report in reports for line in _summary(report, root, False)[1]]
+        outputs = [path for report in reports for path in (report.output, *report.extras)]
+        outputs += [_check_json(report.output) for report in reports]
+        if args.only:
+            outputs.append(root / "output" / "chapters" / f"{args.only}.pdf")
+            lines.append(f"booklet: wrote output/chapters/{args.only}.pdf")
+        fresh.remember(root, options, digest, [p for p in outputs if p.is_file()], lines)
+    return status
+
+
+def _check_json(pdf: Path) -> Path:
+    return pdf.with_name("check.json" if pdf.name == "guide.pdf" else f"{pdf.stem}.check.json")
+
+
+def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:
     from pipeline.build import build, build_all_editions
 
     if args.only:
@@ -148,11 +183,10 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
     if args.all_editions:
         if args.output:
             raise BookletError.at("--output", None, "cannot be used with --all-editions")
-        reports = build_all_editions(
+        return build_all_editions(
             args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict,
             progress=progress,
         )
-        return max(_report(report, args.project) for report in reports)
     report = build(
         args.project,
         output=args.output.resolve() if args.output else None,
@@ -162,13 +196,12 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
         edition=args.edition,
         progress=progress,
     )
-    status = _report(report, args.project)
     if args.only and not report.rejected:
         from pipeline.build import extract_chapter
 
         path = extract_chapter(report, args.only, args.project.resolve())
         print(f"booklet: wrote {shown_path(path, args.project)}", file=sys.stderr)
-    return status
+    return [report]
 
 
 def _check(args: argparse.Namespace, progress: Progress) -> int:
@@ -281,10 +314,18 @@ def _import(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _report(report: BuildReport, root: Path) -> int:
-    _print_findings(list(report.findings))
+    status, lines = _summary(report, root)
+    for line in lines:
+        print(line, file=sys.stderr)
+    return status
+
+
+def _summary(report: BuildReport, root: Path, timings: bool = True) -> tuple[int, list[str]]:
+    """What a build prints about itself, and its exit status."""
+    lines = [str(finding) for finding in sorted(report.findings, key=Finding.sort_key)]
     if report.grades:
         grades = ", ".join(f"{Path(p).stem} {g:.1f}" for p, g in report.grades.items())
-        print(f"reading grade level: {grades}", file=sys.stderr)
+        lines.append(f"reading grade level: {grades}")
     shown = shown_path(report.output, root)
     stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
     if report.cache_hits or report.cache_misses:
@@ -292,26 +333,23 @@ def _report(report: BuildReport, root: Path) -> int:
     counts = f"{_count(report.errors, 'error')}, {_count(report.warnings, 'warning')}"
     if report.rejected:
         intended = shown_path(report.target or report.output, root)
-        print(
+        lines.append(
             f"booklet: {counts}: the PDF was not accepted. It is kept for inspection at "
-            f"{shown}; {intended} still holds the last good build.",
-            file=sys.stderr,
+            f"{shown}; {intended} still holds the last good build."
         )
-        return 1
-    print(
+        return 1, lines
+    lines.append(
         f"booklet: {counts}; {shown}: {report.pages} pages, {report.chapters} chapters, "
-        f"{report.bytes // 1024} KB ({stages})",
-        file=sys.stderr,
+        f"{report.bytes // 1024} KB" + (f" ({stages})" if timings else "")
     )
     if report.sheets:
         files = ", ".join(shown_path(p, root) for p in report.extras)
-        print(
+        lines.append(
             f"booklet: {report.edition}: {report.sheets} sheets, imposed for folding "
             f"({report.padding} blank page{'' if report.padding == 1 else 's'} added before "
-            f"the back cover); also wrote {files}",
-            file=sys.stderr,
+            f"the back cover); also wrote {files}"
         )
-    return 0
+    return 0, lines
 
 
 def _print_findings(findings: list[Finding]) -> None:

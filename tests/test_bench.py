@@ -28,6 +28,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     data = json.loads(out.read_text(encoding="utf-8"))
     book = data["book"]
     assert set(book) >= {"a", "b", "c", "d", "e", "f", "g_handout"}
-    assert book["c"]["extra"]["misses"] > 0  # the empty cache was really empty
-    assert book["d"]["extra"]["misses"] == 0  # and the no-change rebuild used it
-    assert book["e"]["extra"]["misses"] >= 1
+    assert book["c"]["extra"]["cache"]["misses"] > 0  # the empty cache was really empty
+    assert book["d"]["extra"]["fresh"]  # nothing changed: nothing built
+    assert not book["e"]["extra"]["fresh"] and book["e"]["extra"]["cache"]["misses"] >= 1
+    assert book["e"]["extra"]["cache"]["hits"] >= 1

@@ -34,7 +34,7 @@ from pypdf.generic import Destination
 
 from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
-from pipeline.pdftext import Page, read_pages
+from pipeline.pdftext import Page, read_pages, shown_glyphs
 from pipeline.tags import accessibility_problems
 
 TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>\S*)$")
@@ -273,6 +273,7 @@ def _blank_pages(
 
 def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
     reported: set[str] = set()
+    counts: dict[tuple[int, int], int] = {}  # glyphs in each embedded font
     for page, number in zip(pdf.pages, labels, strict=True):
         fonts = page.obj.get("/Resources", {}).get("/Font", {})
         for font in fonts.values():
@@ -294,31 +295,30 @@ def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
                     "fonts",
                 )
                 reported.add(family)
-        if _shows_notdef(page, fonts):
+        if _shows_notdef(page.obj, page.obj.get("/Resources"), counts):
             checker.error(f"page {number} shows a missing glyph (a box)", "fonts")
 
 
-def _shows_notdef(page: pikepdf.Page, fonts: pikepdf.Dictionary) -> bool:
-    """Does the page show a glyph its font lacks (glyph 0, or an id past the font's end)?"""
+def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
+                  counts: dict[tuple[int, int], int]) -> bool:
+    """Does a page (or a form on it) show a glyph its font lacks (0, or past the end)?"""
+    fonts = resources.get("/Font", {}) if resources is not None else {}
     sizes = {}
     for name, font in fonts.items():
         if font.get("/Subtype") == "/Type0":
-            sizes[str(name)] = _glyph_count(font)
-    current = None
-    for operands, operator in pikepdf.parse_content_stream(page):
-        op = str(operator)
-        if op == "Tf":
-            current = str(operands[0])
-        elif current in sizes and op in ("Tj", "TJ", "'", '"'):
-            items = operands[0] if op == "TJ" else [operands[-1]]
-            for item in items:
-                if isinstance(item, pikepdf.String):
-                    raw = bytes(item)
-                    for i in range(0, len(raw) - 1, 2):
-                        glyph = int.from_bytes(raw[i : i + 2], "big")
-                        if glyph == 0 or glyph >= sizes[current]:
-                            return True
-    return False
+            key = font.objgen
+            if key not in counts:
+                counts[key] = _glyph_count(font)
+            sizes[str(name)] = counts[key]
+    for name, glyphs in shown_glyphs(owner).items():
+        count = sizes.get(f"/{name}")
+        if count is not None and glyphs and (min(glyphs) == 0 or max(glyphs) >= count):
+            return True
+    forms = resources.get("/XObject", {}) if resources is not None else {}
+    return any(
+        _shows_notdef(form, form.get("/Resources", resources), counts)
+        for form in forms.values() if form.get("/Subtype") == "/Form"
+    )
 
 
 def _glyph_count(font: pikepdf.Dictionary) -> int:

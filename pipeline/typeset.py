@@ -12,6 +12,7 @@ an explicit destination once all parts are merged into one PDF.
 
 from __future__ import annotations
 
+import io
 import logging
 import mimetypes
 import multiprocessing
@@ -25,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pikepdf
 from weasyprint import HTML
 from weasyprint import __version__ as weasyprint_version
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
@@ -139,7 +141,7 @@ def typeset(
             kept = _one_per_line(kept)
             page.links[:] = kept
         options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}
-        pdf = document.write_pdf(**options)
+        pdf = _plain_objects(document.write_pdf(**options))
         for font in document.fonts.values():
             if font.family not in SHIPPED_FAMILIES:
                 shown = "".join(sorted(set("".join(font.to_unicode.values())) - {" "}))
@@ -157,6 +159,20 @@ def typeset(
         warnings=tuple(warnings),
         seconds=time.perf_counter() - started,
     )
+
+
+def _plain_objects(pdf: bytes) -> bytes:
+    """The same PDF with every object on its own (no object streams).
+
+    The merge (pypdf, in Python) then reads only the objects it needs; packed in
+    object streams, a tagged part's thousands of structure elements would all be
+    parsed just to find its catalog.
+    """
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        out = io.BytesIO()
+        document.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable,
+                      compress_streams=True, deterministic_id=True)
+    return out.getvalue()
 
 
 def _text_of(box: object) -> str:

@@ -204,7 +204,7 @@ class Templates:
             edition_names=edition_names,
             wide=wide,
         )
-        return Part("cover-letters", html, self.config.path, PROJECT_URL)
+        return Part("cover-letters", html, self.config.path, PROJECT_URL, tagged=False)
 
     def labels(self, pages: list[list[Label]], sheet: LabelSheet, wide: set[str]) -> Part:
         html = self._render("labels.html", self.config.path, pages=pages, sheet=sheet,
@@ -240,7 +240,7 @@ class Templates:
             file_name=f"{edition.name}.pdf",
             linear_name=f"{edition.name}-linear.pdf",
         )
-        return Part("how-to-print", html, self.config.path, PROJECT_URL)
+        return Part("how-to-print", html, self.config.path, PROJECT_URL, tagged=False)
 
     def furniture(self, page_map: PageMap) -> Part:
         html = self._render("furniture.html", self.config.path, pages=page_map.pages)

@@ -102,13 +102,16 @@ def _weasyprint_warnings() -> Iterator[list[str]]:
 
 
 def typeset(
-    part: Part, root: Path, whole_fonts: bool = True, keep_local_links: bool = False
+    part: Part, root: Path, whole_fonts: bool = True, keep_local_links: bool = False,
+    for_merge: bool = False,
 ) -> RenderedPart:
     """Typeset one part to PDF bytes, with its anchors and its links to other parts.
 
     `whole_fonts=False` lets WeasyPrint subset the fonts itself, as a book typeset
     in one pass would. `keep_local_links` leaves links to anchors inside this
     document to WeasyPrint (for a document that is not merged, like a handout).
+    `for_merge` writes the part without object streams (see _plain_objects);
+    otherwise the PDF is WeasyPrint's own.
     """
     started = time.perf_counter()
     with _weasyprint_warnings() as warnings:
@@ -141,7 +144,9 @@ def typeset(
             kept = _one_per_line(kept)
             page.links[:] = kept
         options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}
-        pdf = _plain_objects(document.write_pdf(**options))
+        pdf = document.write_pdf(**options)
+        if for_merge:
+            pdf = _plain_objects(pdf)
         for font in document.fonts.values():
             if font.family not in SHIPPED_FAMILIES:
                 shown = "".join(sorted(set("".join(font.to_unicode.values())) - {" "}))
@@ -219,7 +224,7 @@ def _merge_rects(links: list[PendingLink]) -> list[PendingLink]:
 
 def _typeset_job(args: tuple[Part, Path, bool, bool]) -> RenderedPart:
     part, root, whole_fonts, keep_local_links = args
-    return typeset(part, root, whole_fonts, keep_local_links)
+    return typeset(part, root, whole_fonts, keep_local_links, for_merge=True)
 
 
 def typeset_all(
@@ -260,7 +265,8 @@ def _typeset_many(
     if jobs <= 1 or len(parts) <= 1:
         one_by_one = []
         for part in parts:
-            one_by_one.append(typeset(part, root, whole_fonts, keep_local_links))
+            one_by_one.append(typeset(part, root, whole_fonts, keep_local_links,
+                                      for_merge=True))
             finished(len(one_by_one), part.name)
         return one_by_one
     context = multiprocessing.get_context("fork")

@@ -274,6 +274,7 @@ def _blank_pages(
 def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
     reported: set[str] = set()
     counts: dict[tuple[int, int], int] = {}  # glyphs in each embedded font
+    forms: set[tuple[int, int]] = set()  # forms already checked
     for page, number in zip(pdf.pages, labels, strict=True):
         fonts = page.obj.get("/Resources", {}).get("/Font", {})
         for font in fonts.values():
@@ -295,12 +296,12 @@ def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
                     "fonts",
                 )
                 reported.add(family)
-        if _shows_notdef(page.obj, page.obj.get("/Resources"), counts):
+        if _shows_notdef(page.obj, page.obj.get("/Resources"), counts, forms):
             checker.error(f"page {number} shows a missing glyph (a box)", "fonts")
 
 
 def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
-                  counts: dict[tuple[int, int], int]) -> bool:
+                  counts: dict[tuple[int, int], int], seen: set[tuple[int, int]]) -> bool:
     """Does a page (or a form on it) show a glyph its font lacks (0, or past the end)?"""
     fonts = resources.get("/Font", {}) if resources is not None else {}
     sizes = {}
@@ -315,10 +316,13 @@ def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
         if count is not None and glyphs and (min(glyphs) == 0 or max(glyphs) >= count):
             return True
     forms = resources.get("/XObject", {}) if resources is not None else {}
-    return any(
-        _shows_notdef(form, form.get("/Resources", resources), counts)
-        for form in forms.values() if form.get("/Subtype") == "/Form"
-    )
+    for form in forms.values():
+        if form.get("/Subtype") != "/Form" or form.objgen in seen:
+            continue
+        seen.add(form.objgen)  # pages of a part share their forms: check each once
+        if _shows_notdef(form, form.get("/Resources", resources), counts, seen):
+            return True
+    return False
 
 
 def _glyph_count(font: pikepdf.Dictionary) -> int:

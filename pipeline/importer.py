@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import mojibake
+from pipeline.files import write_atomically
 from pipeline.model import BookletError
 from pipeline.sources import slug_of
 
@@ -85,8 +86,6 @@ def import_file(source: Path, root: Path, to: Path | None = None, force: bool = 
         raise BookletError.at(
             str(target.relative_to(root)), None, "already exists", "pass --force to replace it"
         )
-    from pipeline.build import write_atomically
-
     write_atomically(target, chapter.encode("utf-8"))
     return ImportResult(source, target, root, encoding, repaired, items, unwrapped, lost)
 

@@ -35,6 +35,42 @@ def shown_path(path: Path, root: Path) -> str:
         return str(path)
 
 
+# --- limits ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one input may ask of the pipeline.
+
+    Chapters are pasted from the web and clinic and request files come from
+    outside: these bounds make broken or hostile input end in a clear error in
+    bounded time, never a hang or a crash. Each error names the limit it hit.
+    """
+
+    chapter_bytes: int = 1_000_000  # ~330 pages of prose, typeset in about a minute
+    front_matter_bytes: int = 20_000
+    nesting_levels: int = 10  # lists, quotes and call-outs inside each other
+    element_depth: int = 60  # HTML elements inside each other, after conversion
+    table_rows: int = 500  # per table (~20 pages); WeasyPrint lays tables out slowly
+    image_bytes: int = 20_000_000
+    image_pixels: int = 40_000_000  # width x height of a raster image (8000 x 5000)
+    svg_side_px: int = 20_000  # an SVG's declared width or height
+    data_url_bytes: int = 64_000  # a data: URL in a template or stylesheet
+    import_bytes: int = 5_000_000  # a file given to `booklet import`
+    clinic_bytes: int = 64_000  # a clinics/*.toml file
+    requests_bytes: int = 20_000_000  # a requests CSV
+
+
+LIMITS = Limits()
+
+
+def megabytes(size: int) -> str:
+    """1_234_567 -> '1.2 MB', for messages about sizes and limits."""
+    if size < 1_000_000:
+        return f"{size / 1000:.0f} KB" if size >= 1000 else f"{size} bytes"
+    return f"{size / 1_000_000:.1f}".removesuffix(".0") + " MB"
+
+
 # --- errors ------------------------------------------------------------------
 
 

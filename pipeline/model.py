@@ -7,6 +7,7 @@ stage's internals.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,7 +29,14 @@ def project_url(path: Path, root: Path) -> str:
 
 
 def shown_path(path: Path, root: Path) -> str:
-    """`path` as the user knows it: relative to the project, when it is inside it."""
+    """`path` as the user knows it: relative to the project, when it is inside it.
+
+    A symlink is named by where it is, not by where it points.
+    """
+    lexical = Path(os.path.normpath(path.absolute()))
+    for base in (Path(os.path.normpath(root.absolute())), root.resolve()):
+        if lexical.is_relative_to(base):
+            return str(lexical.relative_to(base))
     try:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
@@ -52,6 +60,9 @@ class Limits:
     nesting_levels: int = 10  # lists, quotes and call-outs inside each other
     element_depth: int = 60  # HTML elements inside each other, after conversion
     table_rows: int = 500  # per table (~20 pages); WeasyPrint lays tables out slowly
+    # A "word" (characters with no space between them) longer than a line is broken
+    # anywhere (book.css); WeasyPrint takes time by the square of its length to do so.
+    word_chars: int = 1_000
     image_bytes: int = 20_000_000
     image_pixels: int = 40_000_000  # width x height of a raster image (8000 x 5000)
     svg_side_px: int = 20_000  # an SVG's declared width or height
@@ -302,6 +313,7 @@ class ConvertedChapter:
     headings: tuple[Heading, ...]
     references: tuple[Reference, ...]
     images: tuple[Path, ...] = ()
+    removed_html: tuple[Problem, ...] = ()  # what the sanitiser took out, for lint
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class Limits:
     import_bytes: int = 5_000_000  # a file given to `booklet import`
     clinic_bytes: int = 64_000  # a clinics/*.toml file
     requests_bytes: int = 20_000_000  # a requests CSV
+    request_field_chars: int = 2_000  # one cell of it (a name, an address, a note)
 
 
 LIMITS = Limits()

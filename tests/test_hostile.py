@@ -518,3 +518,48 @@ def test_handouts_refuse_a_bad_chapter(tmp_path: Path, capsys: pytest.CaptureFix
     assert lines[0].startswith("chapters/01-x.md:18: nested 11 levels deep")
     assert not (root / "output" / "handouts").exists()
 
+
+
+def test_requests_rows_with_hostile_cells_are_rejected(tmp_path: Path) -> None:
+    from pipeline.requests import read_requests
+
+    word = "w" * 1500
+    path = tmp_path / "requests.csv"
+    path.write_text(
+        "request_id,name,address,country,note\n"
+        "R1,Ann\x00Lee,1 Main St,US,\n"
+        f"R2,Bo Chen,1 Main St,US,{'a long note ' * 300}\n"
+        f"R3,Cy Diaz,{word},US,\n"
+        "R4,Di Eze,2 Main St,US,Fine\n", encoding="utf-8")
+    with time_limit("requests CSV: NUL, 3,600-character note, 1,500-character word"):
+        requests, rejected = read_requests(path, ("letter", "a4"))
+    assert [r.request_id for r in requests] == ["R4"]
+    assert [(r.row, r.reason) for r in rejected] == [
+        (2, "the name has a control character in it"),
+        (3, "the note is over 2,000 characters long"),
+        (4, "the address has a word of more than 1,000 characters"),
+    ]
+    with path.open("r+b") as stream:
+        stream.truncate(21_000_000)  # sparse: nothing is written
+    with pytest.raises(BookletError, match="is 21 MB, over the 20 MB limit"):
+        read_requests(path, ("letter", "a4"))
+
+
+def test_clinic_files_from_outside(tmp_path: Path) -> None:
+    from pipeline.clinics import load_clinic
+
+    root = one_chapter(tmp_path / "p", b"Text.\n")
+    (root / "clinics").mkdir()
+    clinic = root / "clinics" / "long.toml"
+    clinic.write_text(f'name = "{"n" * 1500}"\nphone = "555\\u0007"\n', encoding="utf-8")
+    with time_limit("clinic file: 1,500-character word, control character"), \
+            pytest.raises(BookletError) as caught:
+        load_clinic(clinic, root)
+    assert [str(p) for p in caught.value.problems] == [
+        "clinics/long.toml:1: 'name' has a word of more than 1,000 characters with no space",
+        "clinics/long.toml:2: 'phone' has a control character in it",
+    ]
+    (tmp_path / "outside.toml").write_text('name = "X"\nphone = "1"\n', encoding="utf-8")
+    (root / "clinics" / "out.toml").symlink_to(tmp_path / "outside.toml")
+    with pytest.raises(BookletError, match="is a link to a file outside the project"):
+        load_clinic(root / "clinics" / "out.toml", root)

@@ -70,7 +70,9 @@ class PartCache:
         # Stylesheets may name more files (url(...)): count every style file too.
         styles = self.root / "styles"
         if styles.is_dir():
-            files.update(p for p in styles.rglob("*") if p.is_file())
+            # A symlink out of the project is never read (the fetcher refuses it too).
+            files.update(p for p in styles.rglob("*")
+                         if p.is_file() and p.resolve().is_relative_to(self.root))
         return sorted(files)
 
     def _hash(self, path: Path) -> str:

@@ -17,8 +17,6 @@ import html
 import io
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ from pipeline.cache import PartCache, code_fingerprint
 from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
+from pipeline.files import publish, write_atomically, write_temporary
 from pipeline.fonts import FontFace, shipped_faces, trimmed_faces
 from pipeline.impose import impose, sheet_sides
 from pipeline.lint import as_errors, lint_chapter, longest_sentences, silenced
@@ -246,8 +245,7 @@ def build_edition(
                     findings = as_errors(findings)
                 rejected = any(f.severity == "error" for f in findings)
                 final = rejected_path if rejected else linear
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temporary, final)
+                publish(temporary, final)
             finally:
                 temporary.unlink(missing_ok=True)
             if not rejected:
@@ -506,30 +504,3 @@ def created_at(config: Config, source_date_epoch: int | None) -> datetime:
 
 def cache_dir(root: Path) -> Path:
     return root / "output" / ".cache"
-
-
-def write_temporary(path: Path, data: bytes, mode: int = 0o644) -> Path:
-    """Write `data` to a new temporary file next to `path` (same file system) and return it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    temporary = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temporary.chmod(mode)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return temporary
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write to a temporary file next to `path`, then move it into place."""
-    temporary = write_temporary(path, data, mode)
-    try:
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from dataclasses import asdict
@@ -24,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.files import write_atomically
 from pipeline.model import PROJECT_URL, Anchor, Part, PendingLink, RenderedPart
 
 FORMAT = b"booklet-part-cache 1"
@@ -70,7 +70,9 @@ class PartCache:
         # Stylesheets may name more files (url(...)): count every style file too.
         styles = self.root / "styles"
         if styles.is_dir():
-            files.update(p for p in styles.rglob("*") if p.is_file())
+            # A symlink out of the project is never read (the fetcher refuses it too).
+            files.update(p for p in styles.rglob("*")
+                         if p.is_file() and p.resolve().is_relative_to(self.root))
         return sorted(files)
 
     def _hash(self, path: Path) -> str:
@@ -94,11 +96,7 @@ class PartCache:
         return part
 
     def put(self, key: str, part: RenderedPart) -> None:
-        path = self.folder / key[:2] / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_bytes(_encode(part))
-        temporary.replace(path)
+        write_atomically(self.folder / key[:2] / key, _encode(part))
 
 
 def _encode(part: RenderedPart) -> bytes:

@@ -187,6 +187,10 @@ def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:
             args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict,
             progress=progress,
         )
+    if args.output is not None and not args.output.resolve().parent.is_dir():
+        raise BookletError.at("--output", None,
+                              f"folder '{args.output.parent}' does not exist",
+                              "create it first, or write the PDF somewhere else")
     report = build(
         args.project,
         output=args.output.resolve() if args.output else None,

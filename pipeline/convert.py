@@ -11,8 +11,30 @@ on the element tree (never on HTML text):
   anchors and are recorded, so the build can check that each exists;
 - footnotes move from the end of the chapter to the place that cites them,
   where CSS `float: footnote` sets them at the foot of that page;
-- images are checked to exist inside the project;
+- images are checked to exist inside the project, and to be safe to decode
+  (images.py);
 - a paragraph `[write-lines: N]` becomes N ruled lines to write on.
+
+Then the HTML is sanitised (nh3, a maintained Rust sanitiser) with one
+allow-list, whatever made the HTML (Markdown, raw HTML, attr_list's `{: }`):
+
+- tags: what Markdown itself makes (paragraphs, headings, lists, tables,
+  quotes, code, links, images, call-out boxes) and harmless inline
+  formatting (ALLOWED_TAGS). Anything else is removed and its text kept;
+  <script>, <style>, <iframe>, <object>, <embed>, <svg>, <math> and the like
+  are removed with their content (REMOVED_WITH_CONTENT);
+- attributes: class, id, title, lang, dir anywhere; href on links, src, alt,
+  width and height on images, alignment and spans on table cells. No event
+  attributes (onclick...), no style (only a table cell's text-align);
+- a link's href is '#...', http(s), mailto or tel (no javascript:, no files);
+  an image's src only what the image check above set (a checked project file).
+
+Each removal is a `raw-html` warning naming the tag or attribute and its
+line (ConvertedChapter.removed_html). Before any of it, a chapter nested
+deeper than LIMITS.nesting_levels (lists, quotes, call-outs) is an error, so
+that neither Python-Markdown nor WeasyPrint recurse without end; after it,
+HTML deeper than LIMITS.element_depth and tables longer than
+LIMITS.table_rows are errors too.
 """
 
 from __future__ import annotations
@@ -23,17 +45,22 @@ import re
 import xml.etree.ElementTree as etree
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import markdown
+import nh3
 from markdown.blockprocessors import BlockProcessor
 from markdown.extensions import Extension
 from markdown.extensions.footnotes import NBSP_PLACEHOLDER
 from markdown.treeprocessors import Treeprocessor
 
 from pipeline import glossary
+from pipeline.images import image_problem
 from pipeline.model import (
+    LIMITS,
+    PROJECT_URL,
     BookletError,
     Chapter,
     ConvertedChapter,
@@ -42,6 +69,7 @@ from pipeline.model import (
     Problem,
     Reference,
     TermUse,
+    megabytes,
     project_url,
     shown_path,
 )
@@ -58,6 +86,37 @@ WRITE_LINES_RE = re.compile(r"^\[write-lines:\s*(\d{1,3})\]\s*$")
 MAX_WRITE_LINES = 60
 HEADING_RE = re.compile(r"^(#{1,6})\s+\S")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")
+QUOTES_RE = re.compile(r"(?:>[ \t]?)+")
+LONG_WORD_RE = re.compile(r"[^\s\u200b]{41,}")  # in a table cell: broken every 20
+HEADING_TEXT_RE = re.compile(r"^\s*#+\s*|\s*\{:?[^}]*\}\s*$|\s+#+\s*$")  # marks, {: attrs}
+
+# The raw HTML policy (see the module's docstring and README "Raw HTML").
+ALLOWED_TAGS = frozenset({
+    # what Markdown and this module's extension make
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd",
+    "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "blockquote", "pre",
+    "code", "em", "strong", "a", "img", "hr", "br", "div", "span", "sup", "sub",
+    # harmless inline formatting an author may write by hand
+    "b", "i", "u", "s", "small", "mark", "abbr", "cite", "q", "del", "ins", "kbd", "dfn",
+    "wbr", "bdi", "bdo", "time", "figure", "figcaption",
+})
+REMOVED_WITH_CONTENT = frozenset({
+    "script", "style", "iframe", "object", "embed", "applet", "noscript", "noembed",
+    "noframes", "template", "svg", "math", "canvas", "video", "audio", "textarea", "select",
+    "title", "head", "xmp", "plaintext", "frameset", "frame",
+})
+ALLOWED_ATTRIBUTES = {
+    "*": {"class", "id", "title", "lang", "dir"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "th": {"style", "colspan", "rowspan", "align"},
+    "td": {"style", "colspan", "rowspan", "align"},
+    "ol": {"start", "type", "reversed"},
+    "li": {"value"},
+    "time": {"datetime"},
+}
+LINK_SCHEMES = ("http", "https", "mailto", "tel")
+ALIGN_STYLE_RE = re.compile(r"^\s*(text-align\s*:\s*(left|right|center|justify)\s*;?\s*)?$", re.I)
 
 
 @dataclass
@@ -70,6 +129,9 @@ class _Findings:
     problems: list[tuple[str, str, str | None, str]] = field(default_factory=list)
     terms: list[GlossaryTerm] = field(default_factory=list)  # when this is the glossary
     term_uses: list[TermUse] = field(default_factory=list)
+    decorations: list[str] = field(default_factory=list)  # CSS for decorative images
+    # (texts to find the line by, best first; what the sanitiser removed and why)
+    removed: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,6 +184,9 @@ class _BookTreeprocessor(Treeprocessor):
                 self._check_image(element)
             elif element.tag == "div" and "admonition" in element.get("class", "").split():
                 self._callout_title(element)
+        for element in tree.iter():  # after the links have their classes
+            if element.tag in ("td", "th"):
+                _breakable(element)
         self._glossary(tree)
 
     def _glossary(self, tree: etree.Element) -> None:
@@ -216,6 +281,13 @@ class _BookTreeprocessor(Treeprocessor):
                  "image")
             )
             return
+        problem = _image_file_problem(path)
+        if problem:
+            self.findings.problems.append(
+                (src, f"image '{src}' {problem}",
+                 "export it again as PNG, JPEG or plain SVG, at print size", "image")
+            )
+            return
         element.set("src", project_url(path, self.root))
         decorative = "decorative" in element.get("class", "").split()
         if not element.get("alt", "").strip() and not decorative:
@@ -228,7 +300,8 @@ class _BookTreeprocessor(Treeprocessor):
                 )
             )
         if decorative:
-            _as_background(element, path)
+            self.findings.decorations.append(_as_background(element, path, self.chapter.slug,
+                                                             len(self.findings.decorations)))
         self.findings.images.append((path, src))
 
     def _callout_title(self, element: etree.Element) -> None:
@@ -279,28 +352,33 @@ class _BookTreeprocessor(Treeprocessor):
                 parent.insert(index, replacement)
 
 
-def _as_background(element: etree.Element, path: Path) -> None:
+def _as_background(element: etree.Element, path: Path, slug: str, number: int) -> str:
     """A decorative image, drawn as a background: screen readers skip it (an artifact).
 
     An <img> is always a figure in a tagged PDF; a figure without words is a
     barrier. The box keeps the image's size (CSS pixels), shrinks to fit the
-    column, and keeps its shape (the inner box's padding is a share of the width).
+    column, and keeps its shape (the inner box's padding is a share of the
+    width). Returns the CSS rule for it: chapters may not carry styles (see the
+    raw HTML policy), so the rule is added after the sanitiser, by convert().
     """
     width, height = _intrinsic_size(path)
-    url = element.get("src", "")
+    url = element.get("src", "").replace("\\", "%5C").replace("'", "%27")
+    name = f"decorative-{slug}-{number}"
     element.tag = "span"
     element.attrib.clear()
-    element.set("class", "decorative-image")
-    element.set("style", f"width: {width:g}px")
-    inner = etree.SubElement(element, "span")
-    inner.set("style", f"padding-bottom: {100 * height / width:.4f}%; "
-                       f"background-image: url('{url}')")
+    element.set("class", f"decorative-image {name}")
+    etree.SubElement(element, "span")
+    return (f".{name} {{ width: {width:g}px; }}\n"
+            f".{name} > span {{ padding-bottom: {100 * height / width:.4f}%; "
+            f"background-image: url('{url}'); }}\n")
 
 
 def _intrinsic_size(path: Path) -> tuple[float, float]:
     """Width and height in CSS pixels (an SVG without a size counts as 300 x 150)."""
     if path.suffix.lower() == ".svg":
-        root = etree.parse(path).getroot()
+        from defusedxml.ElementTree import parse  # checked already; still no entities
+
+        root = parse(path).getroot()
         box = [float(v) for v in re.split(r"[\s,]+", root.get("viewBox", "").strip()) if v]
         sizes = []
         for name, fallback in (("width", 300.0), ("height", 150.0)):
@@ -314,6 +392,41 @@ def _intrinsic_size(path: Path) -> tuple[float, float]:
 
     with Image.open(path) as image:
         return float(image.width), float(image.height)
+
+
+def _breakable(cell: etree.Element) -> None:
+    """Break opportunities (zero-width spaces) in a table cell's very long words.
+
+    A word breaks where it must anywhere else (overflow-wrap in book.css), but in
+    a table the word would first widen its column past the page; CSS that lets it
+    narrow the column (overflow-wrap: anywhere) makes WeasyPrint's table layout
+    take time by the square of the word's length (48 s for one 1,000-character
+    address). So a printed address in a cell is real text, not CSS `attr(href)`.
+    """
+    for element in list(cell.iter()):
+        element.text = _split_long_words(element.text)
+        if element is not cell:
+            element.tail = _split_long_words(element.tail)
+        if element.tag == "a" and element.get("class") == "show-url":
+            del element.attrib["class"]
+            shown = etree.SubElement(element, "span", {"class": "shown-url"})
+            shown.text = f" ({_split_long_words(element.get('href', ''))})"
+
+
+def _split_long_words(text: str | None) -> str | None:
+    if not text or not LONG_WORD_RE.search(text):
+        return text
+    return LONG_WORD_RE.sub(
+        lambda m: "\u200b".join(m.group()[i : i + 20] for i in range(0, len(m.group()), 20)),
+        text,
+    )
+
+
+def _image_file_problem(path: Path) -> str | None:
+    size = path.stat().st_size
+    if size > LIMITS.image_bytes:  # not even read
+        return f"is {megabytes(size)}, over the {megabytes(LIMITS.image_bytes)} limit for an image"
+    return image_problem(path.read_bytes(), path.name)
 
 
 def _remove(parent: etree.Element, target: etree.Element) -> None:
@@ -383,17 +496,39 @@ def make_markdown(chapter: Chapter, root: Path, findings: _Findings,
 
 def convert(chapter: Chapter, root: Path, glossary: Glossary | None = None) -> ConvertedChapter:
     """Convert one chapter's Markdown body to an HTML fragment."""
-    findings = _Findings()
-    md = make_markdown(chapter, root, findings, glossary)
-    fragment = md.convert(chapter.body)
     rel = shown_path(chapter.path, root)
     body_lines = chapter.body.split("\n")
+    _check_nesting(body_lines, chapter.body_line, rel)
+    findings = _Findings()
+    md = make_markdown(chapter, root, findings, glossary)
+    try:
+        fragment = md.convert(chapter.body)
+    except RecursionError:  # a construct _check_nesting does not know, nested too deep
+        raise BookletError.at(
+            rel, chapter.body_line, "the chapter is nested too deeply to convert",
+            f"at most {LIMITS.nesting_levels} lists, quotes or call-outs inside each other",
+        ) from None
+    fragment = sanitize(fragment, findings)
+    if findings.decorations:  # our own rules, for our own markup: after the sanitiser
+        fragment += f"\n<style>\n{''.join(findings.decorations)}</style>\n"
     problems = [
         Problem(rel, _line_of(needle, body_lines, chapter.body_line), message, hint, check)
         for needle, message, hint, check in findings.problems
     ]
+    problems += _shape_problems(fragment, body_lines, chapter.body_line, rel)
     heading_lines = _heading_lines(body_lines, chapter.body_line)
     for number, level in heading_lines:
+        text = HEADING_TEXT_RE.sub("", body_lines[number - chapter.body_line])
+        if not any(c.isalnum() for c in text):
+            problems.append(
+                Problem(
+                    rel,
+                    number,
+                    f"heading '{text.strip()}' has no letters or digits",
+                    "the contents, bookmarks and links need a heading in words",
+                    "heading-text",
+                )
+            )
         if level == 1:
             problems.append(
                 Problem(
@@ -423,6 +558,11 @@ def convert(chapter: Chapter, root: Path, glossary: Glossary | None = None) -> C
         Reference(target, href, _line_of(f"({href}", body_lines, chapter.body_line))
         for target, href in findings.references
     )
+    removed = tuple(
+        Problem(rel, _line_of_any(tag, needles, body_lines, chapter.body_line), message,
+                check="raw-html")
+        for tag, needles, message in findings.removed
+    )
     return ConvertedChapter(
         chapter=chapter,
         html=fragment,
@@ -431,7 +571,172 @@ def convert(chapter: Chapter, root: Path, glossary: Glossary | None = None) -> C
         images=tuple(path for path, _ in findings.images),
         terms=tuple(findings.terms),
         term_uses=tuple(findings.term_uses),
+        removed_html=removed,
     )
+
+
+# --- the raw HTML policy -----------------------------------------------------------------
+
+
+def sanitize(fragment: str, findings: _Findings) -> str:
+    """The fragment with everything off the allow-list removed; each removal noted."""
+    _Removals(findings).feed(fragment)
+    return nh3.clean(
+        fragment,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(REMOVED_WITH_CONTENT),
+        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+        attribute_filter=_attribute_filter,
+        url_schemes={*LINK_SCHEMES, "file"},  # file: only as _attribute_filter allows
+        link_rel=None,
+        strip_comments=True,
+        filter_style_properties={"text-align"},
+    )
+
+
+def _attribute_allowed(tag: str, name: str) -> bool:
+    return name in ALLOWED_ATTRIBUTES["*"] or name in ALLOWED_ATTRIBUTES.get(tag, set())
+
+
+def _value_problem(tag: str, name: str, value: str) -> str | None:
+    """Why an allowed attribute's value is still refused, or None."""
+    text = value.strip()
+    if tag == "a" and name == "href":
+        scheme = urlsplit(text).scheme.lower() if ":" in text else ""
+        if not (text.startswith("#") or scheme in LINK_SCHEMES):
+            return "links go to web pages, mail, phones or headings ('#...') only"
+    if tag == "img" and name == "src" and not text.startswith(PROJECT_URL):
+        return "write images in Markdown, ![what it shows](../images/file.png), so they are checked"
+    if name == "style" and not ALIGN_STYLE_RE.match(text):
+        return "styles come from styles/book.css, not from chapters"
+    return None
+
+
+def _attribute_filter(tag: str, name: str, value: str) -> str | None:
+    return None if _value_problem(tag, name, value) else value
+
+
+class _Removals(HTMLParser):
+    """Walks the fragment as nh3 will, and notes what the allow-list removes."""
+
+    def __init__(self, findings: _Findings) -> None:
+        super().__init__(convert_charrefs=True)
+        self.findings = findings
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            what = ("removed with its content" if tag in REMOVED_WITH_CONTENT
+                    else "removed" if tag in _Shape.VOID else "removed (its text is kept)")
+            self.findings.removed.append(
+                (tag, (f"<{tag}",), f"raw HTML <{tag}> {what}: only simple formatting passes "
+                               "through (see README, Raw HTML)"))
+            return
+        for name, value in attrs:
+            if not _attribute_allowed(tag, name):
+                reason = ("event attributes never pass through" if name.startswith("on")
+                          else "styles come from styles/book.css, not from chapters"
+                          if name == "style"
+                          else "not on the allow-list (see README, Raw HTML)")
+                self.findings.removed.append(
+                    (tag, (f"{name}=", name), f"attribute '{name}' removed from <{tag}>: {reason}"))
+                continue
+            problem = _value_problem(tag, name, value or "")
+            if problem:
+                text = value or ""
+                needles = (f'{name}="{text}"', f"{name}='{text}'", f"{name}={text}", text,
+                           f"{name}=")
+                self.findings.removed.append(
+                    (tag, needles, f"{name}='{text[:60]}' removed from <{tag}>: {problem}"))
+
+
+def _check_nesting(body_lines: list[str], first_line: int, rel: str) -> None:
+    """Refuse lists, quotes and call-outs nested deeper than the limit, before parsing them."""
+    fenced = False
+    for offset, line in enumerate(body_lines):
+        if FENCE_RE.match(line):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        expanded = line.expandtabs(4)
+        rest = expanded.lstrip(" ")
+        quotes = QUOTES_RE.match(rest)
+        levels = (len(expanded) - len(rest)) // 4 + (quotes.group().count(">") if quotes else 0)
+        if levels > LIMITS.nesting_levels:
+            raise BookletError.at(
+                rel, first_line + offset,
+                f"nested {levels} levels deep (lists, quotes or call-outs inside each other), "
+                f"over the limit of {LIMITS.nesting_levels}",
+                "flatten the list, or split it into several")
+
+
+class _Shape(HTMLParser):
+    """Element depth and table lengths of an HTML fragment."""
+
+    VOID = frozenset({"br", "hr", "img", "wbr", "col", "area", "base", "input", "link", "meta",
+                      "source", "track", "param", "keygen", "embed"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.deepest: tuple[int, str] = (0, "")
+        self.rows: list[int] = []  # rows of each open table
+        self.long_tables: list[tuple[int, str]] = []  # (rows, first cell's text)
+        self.first_cell: list[str] = []
+        self._in_cell = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        self.open.append(tag)
+        if len(self.open) > self.deepest[0]:
+            self.deepest = (len(self.open), tag)
+        if tag == "table":
+            self.rows.append(0)
+            self.first_cell.append("")
+        elif tag == "tr" and self.rows:
+            self.rows[-1] += 1
+        elif tag in ("td", "th") and self.first_cell and not self.first_cell[-1]:
+            self._in_cell = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID or tag not in self.open:
+            return
+        while self.open:
+            closed = self.open.pop()
+            if closed == "table" and self.rows:
+                rows, cell = self.rows.pop(), self.first_cell.pop()
+                if rows > LIMITS.table_rows:
+                    self.long_tables.append((rows, cell))
+            if closed in ("td", "th"):
+                self._in_cell = False
+            if closed == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self._in_cell and self.first_cell and data.strip():
+            self.first_cell[-1] = data.strip()
+            self._in_cell = False
+
+
+def _shape_problems(fragment: str, body_lines: list[str], first_line: int, rel: str
+                    ) -> list[Problem]:
+    shape = _Shape()
+    shape.feed(fragment)
+    shape.close()
+    problems = []
+    depth, tag = shape.deepest
+    if depth > LIMITS.element_depth:
+        problems.append(Problem(
+            rel, _line_of(f"<{tag}", body_lines, first_line, fold=True),
+            f"HTML nested {depth} elements deep, over the limit of {LIMITS.element_depth}",
+            "write it in Markdown, or nest less"))
+    for rows, cell in shape.long_tables:
+        problems.append(Problem(
+            rel, _line_of(cell, body_lines, first_line),
+            f"a table of {rows} rows, over the limit of {LIMITS.table_rows}",
+            "split it into several tables, or move the data to a separate document"))
+    return problems
 
 
 def convert_book(chapters: list[Chapter], root: Path) -> list[ConvertedChapter]:
@@ -536,13 +841,26 @@ def _heading_lines(body_lines: list[str], first_line: int) -> list[tuple[int, in
     return found
 
 
-def _line_of(needle: str, body_lines: list[str], first_line: int) -> int:
-    for offset, line in enumerate(body_lines):
-        if needle and needle in line:
-            return first_line + offset
-    bare = needle.lstrip("(")
-    for offset, line in enumerate(body_lines):
-        if bare and bare in line:
-            return first_line + offset
+def _line_of_any(tag: str, needles: tuple[str, ...], body_lines: list[str], first_line: int
+                 ) -> int:
+    """The line of the first of `needles` in the body (in any case), best on a line with `<tag`."""
+    lowered = [line.lower() for line in body_lines]
+    opening = f"<{tag}"
+    for near in (True, False):
+        for needle in (n.lower() for n in needles if n):
+            for offset, line in enumerate(lowered):
+                if needle in line and (not near or opening in line):
+                    return first_line + offset
+    return first_line
+
+
+def _line_of(needle: str, body_lines: list[str], first_line: int, fold: bool = False) -> int:
+    """The file line of the first body line containing `needle` (`fold`: in any case)."""
+    if fold:
+        needle = needle.lower()
+    for candidate in (needle, needle.lstrip("(")):
+        for offset, line in enumerate(body_lines):
+            if candidate and candidate in (line.lower() if fold else line):
+                return first_line + offset
     return first_line
 

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pikepdf
 
-from pipeline.build import build, inputs_newer_than, write_atomically
+from pipeline.build import build, inputs_newer_than
 from pipeline.config import PAGE_SIZES, load_config
+from pipeline.files import make_folder, write_atomically
 from pipeline.fonts import (
     FAMILY,
     FontFace,
@@ -240,7 +241,7 @@ def purge(root: Path, batch: str) -> list[str]:
 
 
 def _private_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
+    make_folder(folder, mode=PRIVATE_FOLDER)
     os.chmod(folder, PRIVATE_FOLDER)
 
 

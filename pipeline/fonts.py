@@ -11,7 +11,7 @@ the project, so typesetting never reads a font from the machine.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 import string
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +19,8 @@ from pathlib import Path
 
 from fontTools import subset
 from fontTools.ttLib import TTFont
+
+from pipeline.files import write_atomically
 
 FAMILY = "Atkinson Hyperlegible"
 
@@ -108,7 +110,6 @@ def trim_faces(faces: tuple[FontFace, ...], text: str, folder: Path) -> tuple[Fo
     for face in faces:
         target = folder / face.path.name
         if not target.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
             _trim(face.path, characters, target)
         trimmed.append(FontFace(face.family, face.weight, face.style, target))
     return tuple(trimmed)
@@ -125,6 +126,6 @@ def _trim(source: Path, characters: str, target: Path) -> None:
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=[ord(c) for c in characters])
     subsetter.subset(font)
-    temporary = target.with_suffix(f".{os.getpid()}.tmp")
-    font.save(temporary)
-    temporary.replace(target)
+    out = io.BytesIO()
+    font.save(out)
+    write_atomically(target, out.getvalue())

@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from pipeline.files import write_atomically
 
 SKIPPED = frozenset({"output", "tests", "bench", "node_modules", "__pycache__"})
 FORMAT = "booklet-fresh 1"
@@ -85,16 +86,7 @@ def remember(root: Path, options: Mapping[str, object], digest: str,
         "lines": list(lines),
     }
     target = _record_path(root, options)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".fresh-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(record, stream, indent=1)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    write_atomically(target, (json.dumps(record, indent=1) + "\n").encode())
 
 
 def _sha256(path: Path) -> str:

@@ -17,11 +17,12 @@ from pathlib import Path
 import segno
 
 from pipeline.assemble import Metadata, finish
-from pipeline.build import cache_dir, created_at, write_atomically
+from pipeline.build import cache_dir, created_at
 from pipeline.check import handout_findings
 from pipeline.clinics import Clinic, find_clinic, load_clinics
 from pipeline.config import PAGE_SIZES, load_config
 from pipeline.convert import convert
+from pipeline.files import write_atomically
 from pipeline.fonts import trimmed_faces
 from pipeline.model import BookletError, Chapter, Config, Finding
 from pipeline.progress import Progress

@@ -17,13 +17,15 @@ It never overwrites a chapter unless asked to (--force).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import mojibake
-from pipeline.model import BookletError
-from pipeline.sources import slug_of
+from pipeline.files import write_atomically
+from pipeline.model import LIMITS, BookletError, megabytes
+from pipeline.sources import CONTROL_RE, slug_of
 
 BULLET_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[•·▪◦‣*-]|o(?=\s))\s+(?P<text>\S.*)$")
 NUMBER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<number>\d{1,3})[.)]\s+(?P<text>\S.*)$")
@@ -65,10 +67,17 @@ class ImportResult:
 def import_file(source: Path, root: Path, to: Path | None = None, force: bool = False
                 ) -> ImportResult:
     try:
+        size = source.stat().st_size
+        if size > LIMITS.import_bytes:
+            raise BookletError.at(
+                str(source), None, f"is {megabytes(size)}, over the "
+                f"{megabytes(LIMITS.import_bytes)} limit for one import", "split it first")
         raw = source.read_bytes()
     except OSError as err:
         raise BookletError.at(str(source), None, f"cannot read: {err.strerror}") from None
     text, encoding = decode(raw)
+    # Word's line breaks arrive as vertical tabs; other control characters are never text.
+    text = CONTROL_RE.sub("", text.replace("\x0b", "\n").replace("\x0c", "\n"))
     if source.suffix.lower() in (".html", ".htm") or re.match(
         r"\s*(<!doctype html|<html)", text, re.I
     ):
@@ -79,14 +88,17 @@ def import_file(source: Path, root: Path, to: Path | None = None, force: bool = 
     body, unwrapped = unwrap(body)
     lost = len(re.findall(r"(?m)\bFrom:\s*$", body))
     chapter = front_matter(title) + "\n" + body.strip() + "\n"
+    if len(chapter.encode("utf-8")) > LIMITS.chapter_bytes:
+        raise BookletError.at(
+            str(source), None, f"makes a chapter of {megabytes(len(chapter.encode()))}, over the "
+            f"{megabytes(LIMITS.chapter_bytes)} limit for one chapter",
+            "split it into several files and import each")
 
     target = _target(to, root, title)
     if target.exists() and not force:
         raise BookletError.at(
             str(target.relative_to(root)), None, "already exists", "pass --force to replace it"
         )
-    from pipeline.build import write_atomically
-
     write_atomically(target, chapter.encode("utf-8"))
     return ImportResult(source, target, root, encoding, repaired, items, unwrapped, lost)
 
@@ -218,10 +230,9 @@ def unwrap(text: str) -> tuple[str, int]:
 
 
 def front_matter(title: str) -> str:
-    escaped = title.replace('"', '\\"')
     return (
         "---\n"
-        f'title: "{escaped}"\n'
+        f"title: {json.dumps(title, ensure_ascii=False)}\n"  # a JSON string is a YAML string
         "# last_reviewed: YYYY-MM-DD  <- the date you checked this chapter against its sources\n"
         "# summary: one or two sentences printed under the title\n"
         "# sources:\n"

@@ -12,7 +12,9 @@ Checks, each with the name a report files it under:
 - sources, care-team  a content chapter without sources or without a
                  "talk to your care team" call-out
 - lost-source    a "From:" with nothing after it (a source whose link was lost)
-- raw-html       raw HTML in Markdown, naming the tag
+- footnote       a footnote cited but never defined, or defined but never cited
+- raw-html       raw HTML in Markdown, naming the tag; and what the sanitiser
+                 removed (tags and attributes off the allow-list, see convert.py)
 - readability, long-sentence  grade level above the configured one; sentences
                  over the configured number of words
 
@@ -25,13 +27,14 @@ line after the front matter, so the comment goes there.
 from __future__ import annotations
 
 import html
+import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 from pipeline import mojibake
-from pipeline.convert import FENCE_RE, HEADING_RE, check_references, convert
+from pipeline.convert import ALLOWED_TAGS, FENCE_RE, HEADING_RE, check_references, convert
 from pipeline.model import (
     BookletError,
     Chapter,
@@ -40,13 +43,15 @@ from pipeline.model import (
     Finding,
     shown_path,
 )
-from pipeline.sources import read_chapter, slug_of
+from pipeline.sources import decode_source, read_chapter, read_source, slug_of
 
 IGNORE_RE = re.compile(r"<!--\s*booklet-ignore:\s*([a-z0-9, -]+?)\s*-->")
 TAG_RE = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^<>]*>")
 AUTOLINK_RE = re.compile(r"<(?:https?://|mailto:)[^<>\s]+>|<[^<>\s@]+@[^<>\s]+>")
 CODE_SPAN_RE = re.compile(r"`[^`]*`")
 LOST_SOURCE_RE = re.compile(r"\bFrom:\s*$")
+FOOTNOTE_RE = re.compile(r"\[\^([^\]\s]+)\]")
+FOOTNOTE_DEFINITION_RE = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
 SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"“‘(]?[A-Z0-9])")
 CODE_PAGE_NAMES = {
     "cp1252": "Windows-1252",
@@ -90,10 +95,12 @@ def lint(config: Config, paths: list[Path] | None = None) -> LintResult:
 def _lint_file(path: Path, config: Config, result: LintResult) -> list[Finding]:
     root = config.root
     rel = shown_path(path, root)
+    if not Path(os.path.normpath(path)).is_relative_to(root.resolve()):
+        return [Finding(rel, None, None, "error", "is outside the project", "input")]
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        return [Finding(rel, None, None, "error", f"cannot read: {err.strerror}", "encoding")]
+        raw = read_source(path, root)
+    except BookletError as err:
+        return [Finding.of(p) for p in err.problems]
     try:
         raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -102,6 +109,10 @@ def _lint_file(path: Path, config: Config, result: LintResult) -> list[Finding]:
             Finding(rel, line, None, "error", "not UTF-8 text (save it as UTF-8, or use "
                     "'booklet import' to convert it)", "encoding")
         ]
+    try:
+        decode_source(raw, rel)
+    except BookletError as err:
+        return [Finding.of(p, check="encoding") for p in err.problems]
     try:
         chapter = read_chapter(path, slug_of(path), root)
     except BookletError as err:
@@ -136,6 +147,7 @@ def lint_chapter(converted: ConvertedChapter, config: Config) -> tuple[list[Find
     findings = _mojibake(chapter.path.read_text(encoding="utf-8-sig"), rel)
     findings += _structure(chapter, chapter.body.split("\n"), rel, config)
     findings += _duplicate_headings(converted, rel)
+    findings += [Finding.of(p, severity="warning") for p in converted.removed_html]
     grade, readability = _readability(converted, rel, config)
     return findings + readability, grade
 
@@ -188,6 +200,8 @@ def _structure(chapter: Chapter, lines: list[str], rel: str, config: Config) -> 
         visible = re.sub(r"<!--.*?-->", lambda m: " " * len(m.group()), visible)
         visible = AUTOLINK_RE.sub(lambda m: " " * len(m.group()), visible)
         for tag in TAG_RE.finditer(visible):
+            if tag.group(1).lower() not in ALLOWED_TAGS:
+                continue  # removed by the sanitiser, which says so (convert.py)
             findings.append(
                 Finding(rel, number, tag.start() + 1, "warning",
                         f"raw HTML <{tag.group(1).lower()}> in Markdown: write it in Markdown "
@@ -207,6 +221,7 @@ def _structure(chapter: Chapter, lines: list[str], rel: str, config: Config) -> 
                         f"source '{source.text}' ends in 'From:' with nothing after it",
                         "lost-source")
             )
+    findings += _footnotes(lines, first, rel)
     limit = config.checks.max_sentence_words
     for number, words, start in _long_sentences(lines, first, limit):
         findings.append(
@@ -226,6 +241,39 @@ def _structure(chapter: Chapter, lines: list[str], rel: str, config: Config) -> 
                         "content chapter has no '!!! talk' call-out (talk to your care team)",
                         "care-team")
             )
+    return findings
+
+
+def _footnotes(lines: list[str], first: int, rel: str) -> list[Finding]:
+    """Footnotes cited but never defined (printed as '[^x]'), or defined but never cited."""
+    cited: dict[str, tuple[int, int]] = {}
+    defined: dict[str, int] = {}
+    fenced = False
+    for offset, line in enumerate(lines):
+        if FENCE_RE.match(line):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        visible = CODE_SPAN_RE.sub(lambda m: " " * len(m.group()), line)
+        definition = FOOTNOTE_DEFINITION_RE.match(visible)
+        if definition:
+            defined.setdefault(definition.group(1), first + offset)
+            visible = visible[definition.end():]
+        for citation in FOOTNOTE_RE.finditer(visible):
+            cited.setdefault(citation.group(1), (first + offset, citation.start() + 1))
+    findings = [
+        Finding(rel, number, column, "warning",
+                f"footnote [^{label}] is cited but never defined: it prints as '[^{label}]' "
+                f"(add a line '[^{label}]: ...')", "footnote")
+        for label, (number, column) in cited.items() if label not in defined
+    ]
+    findings += [
+        Finding(rel, number, 1, "warning",
+                f"footnote [^{label}] is defined but never cited, so it is not printed",
+                "footnote")
+        for label, number in defined.items() if label not in cited
+    ]
     return findings
 
 

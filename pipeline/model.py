@@ -7,6 +7,7 @@ stage's internals.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,11 +29,58 @@ def project_url(path: Path, root: Path) -> str:
 
 
 def shown_path(path: Path, root: Path) -> str:
-    """`path` as the user knows it: relative to the project, when it is inside it."""
+    """`path` as the user knows it: relative to the project, when it is inside it.
+
+    A symlink is named by where it is, not by where it points.
+    """
+    lexical = Path(os.path.normpath(path.absolute()))
+    for base in (Path(os.path.normpath(root.absolute())), root.resolve()):
+        if lexical.is_relative_to(base):
+            return str(lexical.relative_to(base))
     try:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+# --- limits ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one input may ask of the pipeline.
+
+    Chapters are pasted from the web and clinic and request files come from
+    outside: these bounds make broken or hostile input end in a clear error in
+    bounded time, never a hang or a crash. Each error names the limit it hit.
+    """
+
+    chapter_bytes: int = 1_000_000  # ~330 pages of prose, typeset in about a minute
+    front_matter_bytes: int = 20_000
+    nesting_levels: int = 10  # lists, quotes and call-outs inside each other
+    element_depth: int = 60  # HTML elements inside each other, after conversion
+    table_rows: int = 500  # per table (~20 pages); WeasyPrint lays tables out slowly
+    # A "word" (characters with no space between them) longer than a line is broken
+    # anywhere (book.css); WeasyPrint takes time by the square of its length to do so.
+    word_chars: int = 1_000
+    image_bytes: int = 20_000_000
+    image_pixels: int = 40_000_000  # width x height of a raster image (8000 x 5000)
+    svg_side_px: int = 20_000  # an SVG's declared width or height
+    data_url_bytes: int = 64_000  # a data: URL in a template or stylesheet
+    import_bytes: int = 5_000_000  # a file given to `booklet import`
+    clinic_bytes: int = 64_000  # a clinics/*.toml file
+    requests_bytes: int = 20_000_000  # a requests CSV
+    request_field_chars: int = 2_000  # one cell of it (a name, an address, a note)
+
+
+LIMITS = Limits()
+
+
+def megabytes(size: int) -> str:
+    """1_234_567 -> '1.2 MB', for messages about sizes and limits."""
+    if size < 1_000_000:
+        return f"{size / 1000:.0f} KB" if size >= 1000 else f"{size} bytes"
+    return f"{size / 1_000_000:.1f}".removesuffix(".0") + " MB"
 
 
 # --- errors ------------------------------------------------------------------
@@ -282,6 +330,7 @@ class ConvertedChapter:
     images: tuple[Path, ...] = ()
     terms: tuple[GlossaryTerm, ...] = ()  # the glossary chapter's entries
     term_uses: tuple[TermUse, ...] = ()  # first uses of glossary terms, linked
+    removed_html: tuple[Problem, ...] = ()  # what the sanitiser took out, for lint
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.model import BookletError
+from pipeline.model import LIMITS, BookletError, megabytes
+from pipeline.sources import CONTROL_RE
 
 COLUMNS = {
     "request_id": ("requestid", "id", "request"),
@@ -61,6 +62,11 @@ class Rejection:
 
 def read_requests(path: Path, editions: tuple[str, ...]) -> tuple[list[Request], list[Rejection]]:
     """Parse the CSV; every row becomes a Request or a Rejection (in file order)."""
+    size = path.stat().st_size
+    if size > LIMITS.requests_bytes:
+        raise BookletError.at(str(path), None, f"is {megabytes(size)}, over the "
+                                               f"{megabytes(LIMITS.requests_bytes)} limit",
+                              "split it into several batches")
     raw = path.read_bytes()
     text = raw.decode("utf-8-sig", errors="replace")
     if not text.strip():
@@ -146,6 +152,13 @@ def _problem(values: dict[str, str], seen: set[str], editions: tuple[str, ...],
     request_id = values.get("request_id", "")
     if undecodable:
         return "the row has bytes that are not UTF-8 text (save the file as UTF-8)"
+    for key, value in values.items():  # the reason names the column, never the text
+        if len(value) > LIMITS.request_field_chars:
+            return f"the {key} is over {LIMITS.request_field_chars:,} characters long"
+        if CONTROL_RE.search(value):
+            return f"the {key} has a control character in it"
+        if re.search(rf"\S{{{LIMITS.word_chars + 1},}}", value):
+            return f"the {key} has a word of more than {LIMITS.word_chars:,} characters"
     if not request_id:
         return "no request id"
     if not ID_RE.match(request_id):

@@ -3,19 +3,36 @@
 Reads each chapter named in booklet.toml's order, splits off its YAML front
 matter (safe loading only), checks the keys and types, and returns Chapter
 records with the Markdown body and the line it starts on.
+
+A chapter is a file inside the project (a symlink out of it is refused),
+at most LIMITS.chapter_bytes long, valid UTF-8 without control characters.
+Its front matter is plain YAML: no tags that construct objects (safe
+loading), no aliases (a "billion laughs" bomb is made of them), and at most
+LIMITS.front_matter_bytes long.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import reprlib
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.model import BookletError, Chapter, Config, Problem, Source, shown_path
+from pipeline.model import (
+    LIMITS,
+    BookletError,
+    Chapter,
+    Config,
+    Problem,
+    Source,
+    megabytes,
+    shown_path,
+)
 
 FRONT_MATTER_KEYS = {
     "title": "text",
@@ -29,6 +46,10 @@ FRONT_MATTER_KEYS = {
 KINDS = ("content", "about", "worksheet", "glossary", "sources")
 REQUIRED_KEYS = ("title", "last_reviewed")
 SLUG_PREFIX_RE = re.compile(r"^\d+[-_ ]*")
+# C0 control characters other than tab and line breaks, and DEL: never text.
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_NAMES = {"\x00": "NUL", "\x0b": "vertical tab", "\x0c": "form feed",
+                 "\x1b": "escape", "\x7f": "delete"}
 
 
 def slug_of(path: Path) -> str:
@@ -45,8 +66,8 @@ def load_chapters(config: Config) -> list[Chapter]:
     config_rel = shown_path(config.path, config.root)
     for index, name in enumerate(config.chapter_files):
         line = config.chapter_lines[index] if index < len(config.chapter_lines) else None
-        path = (config.chapters_dir / name).resolve()
-        if not path.is_relative_to(config.root.resolve()):
+        written = Path(os.path.normpath(config.chapters_dir.resolve() / name))
+        if not written.is_relative_to(config.root.resolve()):
             problems.append(
                 Problem(
                     config_rel,
@@ -56,6 +77,7 @@ def load_chapters(config: Config) -> list[Chapter]:
                 )
             )
             continue
+        path = written  # a symlink out of the project is refused when it is read
         if not path.is_file():
             hint = "create it, or remove it from [chapters] order"
             candidates = sorted(p.name for p in config.chapters_dir.glob("*.md"))
@@ -88,9 +110,29 @@ def load_chapters(config: Config) -> list[Chapter]:
     return chapters
 
 
-def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
+def read_source(path: Path, root: Path) -> bytes:
+    """A chapter file's bytes, if it is a file inside the project and within the size limit."""
     rel = shown_path(path, root)
-    raw = path.read_bytes()
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise BookletError.at(rel, None, f"is a link to '{resolved}', outside the project",
+                              "copy the file into chapters/ instead")
+    if not resolved.is_file():
+        raise BookletError.at(rel, None, "is not a file")
+    size = resolved.stat().st_size
+    if size > LIMITS.chapter_bytes:
+        raise BookletError.at(
+            rel, None,
+            f"chapter is {megabytes(size)}, over the {megabytes(LIMITS.chapter_bytes)} limit "
+            "for one chapter", "split it into several chapters")
+    try:
+        return resolved.read_bytes()
+    except OSError as err:
+        raise BookletError.at(rel, None, f"cannot read: {err.strerror}") from None
+
+
+def decode_source(raw: bytes, rel: str) -> str:
+    """UTF-8 text without control characters, line breaks made '\\n'."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -99,6 +141,28 @@ def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
             rel, line, "not valid UTF-8 text", "save the file as UTF-8"
         ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    control = CONTROL_RE.search(text)
+    if control:
+        char = control.group()
+        line = text.count("\n", 0, control.start()) + 1
+        column = control.start() - text.rfind("\n", 0, control.start())
+        name = CONTROL_NAMES.get(char, "control character")
+        raise BookletError.at(
+            rel, line, f"{name} U+{ord(char):04X} in the text (column {column})",
+            "remove it; 'booklet import' cleans pasted text")
+    long_word = re.search(rf"\S{{{LIMITS.word_chars + 1},}}", text)
+    if long_word:
+        line = text.count("\n", 0, long_word.start()) + 1
+        raise BookletError.at(
+            rel, line, f"a word of {len(long_word.group()):,} characters with no space, over "
+            f"the limit of {LIMITS.word_chars:,}", "add spaces; link a long address instead "
+            "of printing it")
+    return text
+
+
+def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
+    rel = shown_path(path, root)
+    text = decode_source(read_source(path, root), rel)
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
         raise BookletError.at(
@@ -111,6 +175,11 @@ def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
             rel, 1, "front matter is not closed", "add a line '---' after the front matter"
         ) from None
     yaml_text = "\n".join(lines[1:end])
+    size = len(yaml_text.encode("utf-8"))
+    if size > LIMITS.front_matter_bytes:
+        raise BookletError.at(
+            rel, 1, f"front matter is {megabytes(size)}, over the "
+            f"{megabytes(LIMITS.front_matter_bytes)} limit", "move the text into the chapter")
     data, key_lines = _parse_front_matter(yaml_text, rel)
     problems = _check_front_matter(data, key_lines, rel)
     if problems:
@@ -133,6 +202,14 @@ def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
 def _parse_front_matter(yaml_text: str, rel: str) -> tuple[dict[str, Any], dict[str, int]]:
     """Safe-load the YAML, and note the file line of each top-level key."""
     try:
+        for event in yaml.parse(yaml_text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                # Aliases repeat a value by reference: a few lines of them make a
+                # value of billions of items ("billion laughs"). Front matter needs none.
+                line = event.start_mark.line + 2 if event.start_mark else 1
+                raise BookletError.at(
+                    rel, line, f"front matter uses a YAML alias '*{event.anchor}'",
+                    "write the value out in full")
         node = yaml.compose(yaml_text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(yaml_text)
     except yaml.MarkedYAMLError as err:
@@ -182,7 +259,8 @@ def _check_front_matter(data: dict[str, Any], key_lines: dict[str, int], rel: st
         if not ok:
             hint = "write it as YYYY-MM-DD, without quotes" if key == "last_reviewed" else None
             problems.append(
-                Problem(rel, line, f"'{key}' must be {FRONT_MATTER_KEYS[key]}, not {value!r}", hint)
+                Problem(rel, line, f"'{key}' must be {FRONT_MATTER_KEYS[key]}, not {_short(value)}",
+                        hint)
             )
     for key in REQUIRED_KEYS:
         if key not in data:
@@ -203,13 +281,20 @@ def _sources(items: list[Any], line: int, rel: str) -> tuple[Source, ...]:
         }:
             url = item.get("url")
             if url is not None and not isinstance(url, str):
-                raise BookletError.at(rel, line, f"source url must be text, not {url!r}")
+                raise BookletError.at(rel, line, f"source url must be text, not {_short(url)}")
             sources.append(Source(item["text"].strip(), url))
         else:
             raise BookletError.at(
                 rel,
                 line,
-                f"a source must be text, or 'text:' with an optional 'url:', not {item!r}",
+                f"a source must be text, or 'text:' with an optional 'url:', not {_short(item)}",
             )
     return tuple(sources)
 
+
+
+def _short(value: Any) -> str:
+    """A value for a message: its repr, cut short."""
+    shorten = reprlib.Repr()
+    shorten.maxstring = shorten.maxother = 60
+    return shorten.repr(value)

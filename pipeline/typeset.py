@@ -12,9 +12,9 @@ an explicit destination once all parts are merged into one PDF.
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
-import mimetypes
 import multiprocessing
 import os
 import signal
@@ -23,17 +23,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
 import pikepdf
 from weasyprint import HTML
 from weasyprint import __version__ as weasyprint_version
+from weasyprint.document import Document
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from pipeline.cache import PartCache
 from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
+from pipeline.images import image_problem
 from pipeline.model import (
+    LIMITS,
     PROJECT_URL,
     PT_PER_PX,
     Anchor,
@@ -41,6 +44,7 @@ from pipeline.model import (
     Part,
     PendingLink,
     RenderedPart,
+    megabytes,
     shown_path,
 )
 from pipeline.progress import Progress
@@ -53,29 +57,174 @@ PDF_OPTIONS = {"full_fonts": True, "hinting": False, "uncompressed_pdf": False}
 
 
 SHIPPED_FAMILIES = {FAMILY, *FALLBACK_FAMILIES}
+# WeasyPrint's warnings when a resource could not be used; each stops the part.
+FAILED_LOADS = ("Failed to load image", "Failed to render SVG image", "Failed to load attachment",
+                "Failed to load stylesheet", "Font-face", "Failed to load inline SVG")
 
 
 class RefusedFetch(FatalURLFetchingError):
-    """A document asked for something outside the project."""
+    """A document asked for something outside the project (or something unsafe)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"'{_short(url)}': {reason}")
+        self.url = url
+        self.reason = reason
+
+
+# What the fetcher serves, by file name ending: stylesheets, fonts, images. Nothing
+# else (no chapter, no config, no attachment of any other kind) leaves the project.
+SERVED_TYPES = {
+    ".css": "text/css",
+    ".ttf": "font/ttf", ".otf": "font/otf", ".woff": "font/woff", ".woff2": "font/woff2",
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".webp": "image/webp", ".svg": "image/svg+xml",
+}
 
 
 class ProjectFetcher(URLFetcher):
-    """Serves files inside the project folder; refuses every other URL."""
+    """Serves stylesheets, fonts and images inside the project folder; refuses the rest.
+
+    Refused: any other scheme (http, https, ftp, file outside the project, a
+    font from the machine through local()), a path that leaves the project
+    (../, or a symlink out of it), a file of another kind (an attachment), an
+    image that fails its checks (images.py), and a data: URL over
+    LIMITS.data_url_bytes. Nothing here opens a network connection. Every
+    refusal is also recorded, because WeasyPrint swallows some exceptions (an
+    SVG's own fetches) and must not be able to hide one.
+    """
 
     def __init__(self, root: Path) -> None:
-        super().__init__(allowed_protocols={"file"}, fail_on_errors=True)
+        super().__init__(allowed_protocols={"file", "data"}, fail_on_errors=True)
         self.root = root.resolve()
+        self.refused: list[RefusedFetch] = []
 
     def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+        try:
+            return self._serve(url)
+        except RefusedFetch as refusal:
+            self.refused.append(refusal)
+            raise
+
+    def _serve(self, url: str) -> URLFetcherResponse:
+        if url.startswith("data:"):
+            return self._data(url)
         if not url.startswith(PROJECT_URL):
-            raise RefusedFetch(f"'{url}' is not a file in the project")
-        path = (self.root / url2pathname(urlsplit(url).path[len("/booklet-project/") :])).resolve()
+            scheme = urlsplit(url).scheme if ":" in url else ""
+            if scheme in ("http", "https", "ftp"):
+                raise RefusedFetch(url, "the book never loads anything from the network "
+                                        "(download the file into the project)")
+            raise RefusedFetch(url, "is not a file in the project")
+        relative = url2pathname(unquote(urlsplit(url).path[len("/booklet-project/"):]))
+        path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root):
-            raise RefusedFetch(f"'{url}' is outside the project")
+            raise RefusedFetch(url, "is outside the project")
         if not path.is_file():
-            raise RefusedFetch(f"'{path.relative_to(self.root)}' does not exist")
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": content_type})
+            raise RefusedFetch(url, f"'{path.relative_to(self.root)}' does not exist")
+        content_type = SERVED_TYPES.get(path.suffix.lower())
+        if content_type is None:
+            raise RefusedFetch(url, "is not a stylesheet, font or image "
+                                    "(nothing else is loaded or attached)")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise RefusedFetch(url, f"cannot be read ({err.strerror})") from None
+        if content_type.startswith("image/"):
+            problem = image_problem(data, path.name)
+            if problem:
+                raise RefusedFetch(url, f"the image {problem}")
+        return URLFetcherResponse(url, data, {"Content-Type": content_type})
+
+    def _data(self, url: str) -> URLFetcherResponse:
+        if len(url) > LIMITS.data_url_bytes:
+            raise RefusedFetch(url, f"a data: URL of {megabytes(len(url))}, over the "
+                                    f"{megabytes(LIMITS.data_url_bytes)} limit")
+        header, comma, payload = url[len("data:"):].partition(",")
+        if not comma:
+            raise RefusedFetch(url, "is not a valid data: URL")
+        media, *parameters = header.split(";")
+        try:
+            if parameters and parameters[-1].strip().lower() == "base64":
+                data = base64.b64decode(unquote_to_bytes(payload), validate=False)
+                parameters = parameters[:-1]
+            else:
+                data = unquote_to_bytes(payload)
+        except ValueError:
+            raise RefusedFetch(url, "is not a valid data: URL") from None
+        content_type = media.strip().lower() or "text/plain"
+        if content_type.startswith("image/"):
+            problem = image_problem(data, "data.svg" if "svg" in content_type else "data")
+            if problem:
+                raise RefusedFetch(url, f"the image {problem}")
+        value = ";".join([content_type, *parameters])
+        return URLFetcherResponse(url, data, {"Content-Type": value})
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= 80 else url[:60] + "…"
+
+
+def _take_links(document: Document, keep_local_links: bool
+                ) -> tuple[list[Anchor], list[PendingLink]]:
+    """The document's anchors; its internal links, as placeholders resolved after the merge."""
+    anchors: list[Anchor] = []
+    pending: list[PendingLink] = []
+    local = {name for page in document.pages for name in page.anchors}
+    for index, page in enumerate(document.pages):
+        height_px = page.height
+        for name, (x, y, *_) in page.anchors.items():
+            anchors.append(Anchor(name, index, x * PT_PER_PX, (height_px - y) * PT_PER_PX))
+        kept = []
+        for link in page.links:
+            kind, target, (x0, y0, x1, y1), box = link
+            if kind != "internal":
+                kept.append(link)
+                continue
+            if keep_local_links and target not in local:
+                continue  # a handout prints one chapter: the rest is not there
+            rect = tuple(v * PT_PER_PX for v in (x0, height_px - y1, x1, height_px - y0))
+            pending.append(PendingLink(index, rect, target))
+            # Kept (so it stays tagged) with a URI the assembler resolves.
+            kept.append(("external", placeholder(target, _text_of(box)), link[2], box))
+        kept = _one_per_line(kept)
+        page.links[:] = kept
+    return anchors, pending
+
+
+def _check_loads(fetcher: ProjectFetcher, warnings: list[str], part: Part, root: Path) -> None:
+    if fetcher.refused:  # refused, and the refusal swallowed inside WeasyPrint
+        raise _refused(fetcher.refused[0], part, root)
+    failed = [w for w in warnings if w.startswith(FAILED_LOADS)]
+    if failed:
+        # A book with a hole where a picture or a stylesheet should be is not a book.
+        raise BookletError.at(shown_path(part.source, root), None, failed[0].strip())
+
+
+def _refused(refusal: RefusedFetch, part: Part, root: Path) -> BookletError:
+    path, line = blame(refusal, part, root)
+    return BookletError.at(path, line, f"refused to load {refusal}")
+
+
+def blame(refusal: RefusedFetch, part: Part, root: Path) -> tuple[str, int | None]:
+    """The file and line that asked for a refused URL: the part's source, else a stylesheet."""
+    url = refusal.url
+    if url.startswith("data:"):
+        needles = [url[:200], url[:60], url.split(",", 1)[0]]
+    else:
+        needles = [url, unquote(url), url.removeprefix(PROJECT_URL)]
+        name = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+        if len(name) > 2:
+            needles.append(name)
+    candidates = [part.source, *sorted((root / "styles").rglob("*.css"))]
+    for needle in needles:
+        for path in candidates:
+            try:
+                lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+            except OSError:
+                continue
+            for number, line in enumerate(lines, 1):
+                if needle in line or needle in unquote(line):
+                    return shown_path(path, root), number
+    return shown_path(part.source, root), None
 
 
 class _Collect(logging.Handler):
@@ -115,36 +264,18 @@ def typeset(
     """
     started = time.perf_counter()
     with _weasyprint_warnings() as warnings:
+        fetcher = ProjectFetcher(root)
         try:
-            html = HTML(string=part.html, base_url=part.base_url, url_fetcher=ProjectFetcher(root))
+            html = HTML(string=part.html, base_url=part.base_url, url_fetcher=fetcher)
             document = html.render()
-        except RefusedFetch as err:
-            raise BookletError.at(
-                shown_path(part.source, root), None, f"refused to load {err}"
-            ) from None
-        anchors: list[Anchor] = []
-        pending: list[PendingLink] = []
-        local = {name for page in document.pages for name in page.anchors}
-        for index, page in enumerate(document.pages):
-            height_px = page.height
-            for name, (x, y, *_) in page.anchors.items():
-                anchors.append(Anchor(name, index, x * PT_PER_PX, (height_px - y) * PT_PER_PX))
-            kept = []
-            for link in page.links:
-                kind, target, (x0, y0, x1, y1), box = link
-                if kind != "internal":
-                    kept.append(link)
-                    continue
-                if keep_local_links and target not in local:
-                    continue  # a handout prints one chapter: the rest is not there
-                rect = tuple(v * PT_PER_PX for v in (x0, height_px - y1, x1, height_px - y0))
-                pending.append(PendingLink(index, rect, target))
-                # Kept (so it stays tagged) with a URI the assembler resolves.
-                kept.append(("external", placeholder(target, _text_of(box)), link[2], box))
-            kept = _one_per_line(kept)
-            page.links[:] = kept
-        options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}
-        pdf = document.write_pdf(**options)
+            _check_loads(fetcher, warnings, part, root)
+            anchors, pending = _take_links(document, keep_local_links)
+            options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}
+            pdf = document.write_pdf(**options)
+        except RefusedFetch as refusal:
+            raise _refused(fetcher.refused[0] if fetcher.refused else refusal, part,
+                           root) from None
+        _check_loads(fetcher, warnings, part, root)  # attachments are fetched while writing
         if for_merge:
             pdf = _plain_objects(pdf)
         for font in document.fonts.values():

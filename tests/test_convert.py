@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import BOOKS
 
 from pipeline.convert import check_references, convert
 from pipeline.model import BookletError, Chapter
@@ -84,7 +86,7 @@ def test_definition_lists_tables_and_nested_lists(tmp_path: Path) -> None:
 
 def test_images_must_exist_inside_the_project(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "a.png").write_bytes(b"png")
+    shutil.copy(BOOKS / "basic" / "images" / "diagram.png", tmp_path / "images" / "a.png")
     ok = convert(chapter(tmp_path, "![Alt](../images/a.png)\n"), tmp_path)
     assert 'src="file:///booklet-project/images/a.png"' in ok.html
     for src, message in [

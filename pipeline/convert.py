@@ -32,8 +32,10 @@ allow-list, whatever made the HTML (Markdown, raw HTML, attr_list's `{: }`):
 Each removal is a `raw-html` warning naming the tag or attribute and its
 line (ConvertedChapter.removed_html). Before any of it, a chapter nested
 deeper than LIMITS.nesting_levels (lists, quotes, call-outs) is an error, so
-that neither Python-Markdown nor WeasyPrint recurse without end; after it,
-HTML deeper than LIMITS.element_depth and tables longer than
+that neither Python-Markdown nor WeasyPrint recurse without end, and so is a
+paragraph too long, or with too many '[' and '<', for Python-Markdown's
+inline patterns to finish soon (they take time by the square of those);
+after it, HTML deeper than LIMITS.element_depth and tables longer than
 LIMITS.table_rows are errors too.
 """
 
@@ -138,6 +140,36 @@ class _WriteLinesProcessor(BlockProcessor):
         box = etree.SubElement(parent, "div", {"class": "write-lines"})
         for _ in range(count):
             etree.SubElement(box, "div", {"class": "write-line"})
+
+
+class _InlineGuard(Treeprocessor):
+    """Before the inline patterns run: no paragraph they would take minutes over."""
+
+    def __init__(self, md: markdown.Markdown, findings: _Findings) -> None:
+        super().__init__(md)
+        self.findings = findings
+
+    def run(self, tree: etree.Element) -> None:
+        for element in tree.iter():
+            for attribute in ("text", "tail"):
+                text = getattr(element, attribute)
+                problem = _paragraph_problem(text) if text else None
+                if problem:
+                    assert text is not None
+                    self.findings.problems.append(
+                        (text.strip()[:40], problem, "split it, or close the brackets", "input"))
+                    setattr(element, attribute, "")  # never handed to the inline patterns
+
+
+def _paragraph_problem(text: str) -> str | None:
+    if len(text) > LIMITS.paragraph_chars:
+        return (f"a paragraph of {len(text):,} characters, over the limit of "
+                f"{LIMITS.paragraph_chars:,}")
+    openers = text.count("[") + text.count("<")
+    if openers > LIMITS.paragraph_openers:
+        return (f"a paragraph with {openers} '[' and '<', over the limit of "
+                f"{LIMITS.paragraph_openers}")
+    return None
 
 
 class _BookTreeprocessor(Treeprocessor):
@@ -367,6 +399,8 @@ class _BookExtension(Extension):
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.parser.blockprocessors.register(_WriteLinesProcessor(md.parser), "write-lines", 95)
+        # Priority 30: after footnotes (50) have gathered their text, before inline (20).
+        md.treeprocessors.register(_InlineGuard(md, self.findings), "booklet-guard", 30)
         # Priority 1: after footnotes (50, 15) and toc (5) have finished with the tree.
         md.treeprocessors.register(
             _BookTreeprocessor(md, self.chapter, self.root, self.findings), "booklet", 1
@@ -404,10 +438,11 @@ def convert(chapter: Chapter, root: Path) -> ConvertedChapter:
     md = make_markdown(chapter, root, findings)
     try:
         fragment = md.convert(chapter.body)
-    except RecursionError:  # a construct _check_nesting does not know, nested too deep
+    except RecursionError:  # Python-Markdown recurses per item in some constructs
         raise BookletError.at(
-            rel, chapter.body_line, "the chapter is nested too deeply to convert",
-            f"at most {LIMITS.nesting_levels} lists, quotes or call-outs inside each other",
+            rel, chapter.body_line, "the chapter is too deeply nested, or has too many "
+            "list items or definitions without a blank line between them, to convert",
+            "put blank lines between definitions and list items; nest less",
         ) from None
     fragment = sanitize(fragment, findings)
     problems = [
@@ -576,6 +611,7 @@ class _Shape(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.open: list[str] = []
+        self.elements = 0
         self.deepest: tuple[int, str] = (0, "")
         self.rows: list[int] = []  # rows of each open table
         self.long_tables: list[tuple[int, str]] = []  # (rows, first cell's text)
@@ -583,6 +619,7 @@ class _Shape(HTMLParser):
         self._in_cell = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements += 1
         if tag in self.VOID:
             return
         self.open.append(tag)
@@ -628,6 +665,11 @@ def _shape_problems(fragment: str, body_lines: list[str], first_line: int, rel: 
             rel, _line_of(f"<{tag}", body_lines, first_line, fold=True),
             f"HTML nested {depth} elements deep, over the limit of {LIMITS.element_depth}",
             "write it in Markdown, or nest less"))
+    if shape.elements > LIMITS.elements:
+        problems.append(Problem(
+            rel, first_line, f"a chapter of {shape.elements:,} HTML elements (paragraphs, "
+            f"headings, list items, cells...), over the limit of {LIMITS.elements:,}",
+            "split it into several chapters"))
     for rows, cell in shape.long_tables:
         problems.append(Problem(
             rel, _line_of(cell, body_lines, first_line),

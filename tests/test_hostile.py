@@ -137,7 +137,7 @@ BAD_CHAPTERS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         "(remove it; 'booklet import' cleans pasted text)"),
     "5 MB chapter": (
         b"Words and more words.\n\n" * (5_000_000 // 23), {},
-        "chapters/01-x.md: chapter is 5 MB, over the 1 MB limit for one chapter "
+        "chapters/01-x.md: chapter is 5 MB, over the 500 KB limit for one chapter "
         "(split it into several chapters)"),
     "table of 2,000 rows": (
         b"| Drug | Dose |\n|---|---|\n"
@@ -145,7 +145,7 @@ BAD_CHAPTERS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         "chapters/01-x.md:6: a table of 2001 rows, over the limit of 500 (split it into "
         "several tables, or move the data to a separate document)"),
     "lists nested 500 deep": (
-        b"".join(b"    " * i + b"- item %d\n" % i for i in range(500)), {},
+        b"".join(b"\t" * i + b"- item %d\n" % i for i in range(500)), {},
         "chapters/01-x.md:17: nested 11 levels deep (lists, quotes or call-outs inside each "
         "other), over the limit of 10 (flatten the list, or split it into several)"),
     "quotes nested 500 deep": (
@@ -153,13 +153,30 @@ BAD_CHAPTERS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         "chapters/01-x.md:6: nested 500 levels deep (lists, quotes or call-outs inside each "
         "other), over the limit of 10 (flatten the list, or split it into several)"),
     "HTML nested 500 deep": (
-        b"Text " + b"<span> " * 500 + b"deep" + b" </span>" * 500 + b"\n", {},
-        "chapters/01-x.md:6: HTML nested 501 elements deep, over the limit of 60 (write it in "
+        b"<div>\n" * 500 + b"deep\n" + b"</div>\n" * 500, {},
+        "chapters/01-x.md:6: HTML nested 500 elements deep, over the limit of 60 (write it in "
         "Markdown, or nest less)"),
     "100,000-character word": (
         b"A word: " + b"x" * 100_000 + b".\n", {},
         "chapters/01-x.md:6: a word of 100,001 characters with no space, over the limit of "
         "1,000 (add spaces; link a long address instead of printing it)"),
+    "50,000 unclosed '[' in a paragraph": (
+        b"[ " * 50_000 + b"\n", {},
+        "chapters/01-x.md:6: a paragraph of 100,000 characters, over the limit of 5,000 "
+        "(split it, or close the brackets)"),
+    "2,400 unclosed '[' in 4,800 characters": (
+        b"[ " * 2_400 + b"\n", {},
+        "chapters/01-x.md:6: a paragraph with 2400 '[' and '<', over the limit of 200 "
+        "(split it, or close the brackets)"),
+    "4,000 call-out boxes": (
+        b"!!! note\n    Boxed.\n\n" * 4_000, {},
+        "chapters/01-x.md:5: a chapter of 12,000 HTML elements (paragraphs, headings, list "
+        "items, cells...), over the limit of 10,000 (split it into several chapters)"),
+    "600 definitions without a blank line": (
+        b"Term\n:   Meaning\n" * 600, {},
+        "chapters/01-x.md:5: the chapter is too deeply nested, or has too many list items or "
+        "definitions without a blank line between them, to convert (put blank lines between "
+        "definitions and list items; nest less)"),
     "truncated PNG": (
         b"Text.\n\n![A diagram](../images/cut.png)\n",
         {"images/cut.png": (BOOKS / "basic" / "images" / "diagram.png").read_bytes()[:400]},

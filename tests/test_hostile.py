@@ -345,7 +345,9 @@ Fine <b>bold</b> and <abbr title="human epidermal growth factor receptor 2">HER2
 """
 
 
-def test_raw_html_is_sanitised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_raw_html_is_sanitised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_network: list[str]
+) -> None:
     root = one_chapter(tmp_path / "p", RAW_HTML.encode())
     converted = convert(read_chapter(root / "chapters" / "01-x.md", "x", root), root)
     html = converted.html.lower()
@@ -374,6 +376,7 @@ def test_raw_html_is_sanitised(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "chapters/01-x.md:23: warning: attribute 'onmouseover' removed from <h2>",
     ]:
         assert any(line.startswith(expected) for line in removed), (expected, removed)
+    assert not no_network  # the whole build, and nothing reached for the network
 
 
 def test_no_template_runs_author_text(tmp_path: Path) -> None:
@@ -580,3 +583,17 @@ def test_clinic_files_from_outside(tmp_path: Path) -> None:
     (root / "clinics" / "out.toml").symlink_to(tmp_path / "outside.toml")
     with pytest.raises(BookletError, match="is a link to a file outside the project"):
         load_clinic(root / "clinics" / "out.toml", root)
+
+
+def test_a_refusal_in_a_stylesheet_names_its_line(tmp_path: Path, no_network: list[str]) -> None:
+    root = one_chapter(tmp_path / "p", b"Text.\n")
+    (root / "styles" / "extra.css").write_text(
+        "/* Extra styles. */\n\n@import url('https://fonts.example.org/font.css');\n",
+        encoding="utf-8")
+    html = f'<link rel="stylesheet" href="{PROJECT_URL}styles/extra.css">'
+    with pytest.raises(BookletError) as caught:
+        typeset(_part(root, html, "Nothing here."), root)
+    assert str(caught.value) == (
+        "styles/extra.css:3: refused to load 'https://fonts.example.org/font.css': the book "
+        "never loads anything from the network (download the file into the project)")
+    assert not no_network

@@ -15,26 +15,17 @@ on the element tree (never on HTML text):
   (images.py);
 - a paragraph `[write-lines: N]` becomes N ruled lines to write on.
 
-Then the HTML is sanitised (nh3, a maintained Rust sanitiser) with one
-allow-list, whatever made the HTML (Markdown, raw HTML, attr_list's `{: }`):
+Then the HTML is sanitised against one allow-list (sanitize.py), whatever
+made it (Markdown, raw HTML, attr_list's `{: }`); each removal is a
+`raw-html` warning naming the tag or attribute and its line
+(ConvertedChapter.removed_html).
 
-- tags: what Markdown itself makes (paragraphs, headings, lists, tables,
-  quotes, code, links, images, call-out boxes) and harmless inline
-  formatting (ALLOWED_TAGS). Anything else is removed and its text kept;
-  <script>, <style>, <iframe>, <object>, <embed>, <svg>, <math> and the like
-  are removed with their content (REMOVED_WITH_CONTENT);
-- attributes: class, id, title, lang, dir anywhere; href on links, src, alt,
-  width and height on images, alignment and spans on table cells. No event
-  attributes (onclick...), no style (only a table cell's text-align);
-- a link's href is '#...', http(s), mailto or tel (no javascript:, no files);
-  an image's src only what the image check above set (a checked project file).
-
-Each removal is a `raw-html` warning naming the tag or attribute and its
-line (ConvertedChapter.removed_html). Before any of it, a chapter nested
-deeper than LIMITS.nesting_levels (lists, quotes, call-outs) is an error, so
-that neither Python-Markdown nor WeasyPrint recurse without end; after it,
-HTML deeper than LIMITS.element_depth and tables longer than
-LIMITS.table_rows are errors too.
+Limits (model.LIMITS): before parsing, lists, quotes and call-outs nested
+too deep are an error, so that neither Python-Markdown nor WeasyPrint
+recurse without end; so is a paragraph too long, or with too many '[' and
+'<', for Python-Markdown's inline patterns to finish soon (they take time by
+the square of those). After it, HTML nested too deep, too many elements and
+too long a table are errors too.
 """
 
 from __future__ import annotations
@@ -45,12 +36,10 @@ import re
 import xml.etree.ElementTree as etree
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import markdown
-import nh3
 from markdown.blockprocessors import BlockProcessor
 from markdown.extensions import Extension
 from markdown.extensions.footnotes import NBSP_PLACEHOLDER
@@ -60,7 +49,6 @@ from pipeline import glossary
 from pipeline.images import image_problem
 from pipeline.model import (
     LIMITS,
-    PROJECT_URL,
     BookletError,
     Chapter,
     ConvertedChapter,
@@ -73,6 +61,7 @@ from pipeline.model import (
     project_url,
     shown_path,
 )
+from pipeline.sanitize import measure, sanitize
 from pipeline.sources import slug_of
 
 CALLOUT_TITLES = {
@@ -90,34 +79,6 @@ QUOTES_RE = re.compile(r"(?:>[ \t]?)+")
 LONG_WORD_RE = re.compile(r"[^\s\u200b]{41,}")  # in a table cell: broken every 20
 HEADING_TEXT_RE = re.compile(r"^\s*#+\s*|\s*\{:?[^}]*\}\s*$|\s+#+\s*$")  # marks, {: attrs}
 
-# The raw HTML policy (see the module's docstring and README "Raw HTML").
-ALLOWED_TAGS = frozenset({
-    # what Markdown and this module's extension make
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd",
-    "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "blockquote", "pre",
-    "code", "em", "strong", "a", "img", "hr", "br", "div", "span", "sup", "sub",
-    # harmless inline formatting an author may write by hand
-    "b", "i", "u", "s", "small", "mark", "abbr", "cite", "q", "del", "ins", "kbd", "dfn",
-    "wbr", "bdi", "bdo", "time", "figure", "figcaption",
-})
-REMOVED_WITH_CONTENT = frozenset({
-    "script", "style", "iframe", "object", "embed", "applet", "noscript", "noembed",
-    "noframes", "template", "svg", "math", "canvas", "video", "audio", "textarea", "select",
-    "title", "head", "xmp", "plaintext", "frameset", "frame",
-})
-ALLOWED_ATTRIBUTES = {
-    "*": {"class", "id", "title", "lang", "dir"},
-    "a": {"href"},
-    "img": {"src", "alt", "width", "height"},
-    "th": {"style", "colspan", "rowspan", "align"},
-    "td": {"style", "colspan", "rowspan", "align"},
-    "ol": {"start", "type", "reversed"},
-    "li": {"value"},
-    "time": {"datetime"},
-}
-LINK_SCHEMES = ("http", "https", "mailto", "tel")
-ALIGN_STYLE_RE = re.compile(r"^\s*(text-align\s*:\s*(left|right|center|justify)\s*;?\s*)?$", re.I)
-
 
 @dataclass
 class _Findings:
@@ -130,8 +91,6 @@ class _Findings:
     terms: list[GlossaryTerm] = field(default_factory=list)  # when this is the glossary
     term_uses: list[TermUse] = field(default_factory=list)
     decorations: list[str] = field(default_factory=list)  # CSS for decorative images
-    # (texts to find the line by, best first; what the sanitiser removed and why)
-    removed: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -154,6 +113,36 @@ class _WriteLinesProcessor(BlockProcessor):
         box = etree.SubElement(parent, "div", {"class": "write-lines"})
         for _ in range(count):
             etree.SubElement(box, "div", {"class": "write-line"})
+
+
+class _InlineGuard(Treeprocessor):
+    """Before the inline patterns run: no paragraph they would take minutes over."""
+
+    def __init__(self, md: markdown.Markdown, findings: _Findings) -> None:
+        super().__init__(md)
+        self.findings = findings
+
+    def run(self, tree: etree.Element) -> None:
+        for element in tree.iter():
+            for attribute in ("text", "tail"):
+                text = getattr(element, attribute)
+                problem = _paragraph_problem(text) if text else None
+                if problem:
+                    assert text is not None
+                    self.findings.problems.append(
+                        (text.strip()[:40], problem, "split it, or close the brackets", "input"))
+                    setattr(element, attribute, "")  # never handed to the inline patterns
+
+
+def _paragraph_problem(text: str) -> str | None:
+    if len(text) > LIMITS.paragraph_chars:
+        return (f"a paragraph of {len(text):,} characters, over the limit of "
+                f"{LIMITS.paragraph_chars:,}")
+    openers = text.count("[") + text.count("<")
+    if openers > LIMITS.paragraph_openers:
+        return (f"a paragraph with {openers} '[' and '<', over the limit of "
+                f"{LIMITS.paragraph_openers}")
+    return None
 
 
 class _BookTreeprocessor(Treeprocessor):
@@ -463,6 +452,8 @@ class _BookExtension(Extension):
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.parser.blockprocessors.register(_WriteLinesProcessor(md.parser), "write-lines", 95)
+        # Priority 30: after footnotes (50) have gathered their text, before inline (20).
+        md.treeprocessors.register(_InlineGuard(md, self.findings), "booklet-guard", 30)
         # Priority 1: after footnotes (50, 15) and toc (5) have finished with the tree.
         md.treeprocessors.register(
             _BookTreeprocessor(md, self.chapter, self.root, self.findings, self.glossary),
@@ -503,14 +494,13 @@ def convert(chapter: Chapter, root: Path, glossary: Glossary | None = None) -> C
     md = make_markdown(chapter, root, findings, glossary)
     try:
         fragment = md.convert(chapter.body)
-    except RecursionError:  # a construct _check_nesting does not know, nested too deep
+    except RecursionError:  # Python-Markdown recurses per item in some constructs
         raise BookletError.at(
-            rel, chapter.body_line, "the chapter is nested too deeply to convert",
-            f"at most {LIMITS.nesting_levels} lists, quotes or call-outs inside each other",
+            rel, chapter.body_line, "the chapter is too deeply nested, or has too many "
+            "list items or definitions without a blank line between them, to convert",
+            "put blank lines between definitions and list items; nest less",
         ) from None
-    fragment = sanitize(fragment, findings)
-    if findings.decorations:  # our own rules, for our own markup: after the sanitiser
-        fragment += f"\n<style>\n{''.join(findings.decorations)}</style>\n"
+    fragment, removals = sanitize(fragment)
     problems = [
         Problem(rel, _line_of(needle, body_lines, chapter.body_line), message, hint, check)
         for needle, message, hint, check in findings.problems
@@ -559,10 +549,12 @@ def convert(chapter: Chapter, root: Path, glossary: Glossary | None = None) -> C
         for target, href in findings.references
     )
     removed = tuple(
-        Problem(rel, _line_of_any(tag, needles, body_lines, chapter.body_line), message,
+        Problem(rel, _line_of_any(r.tag, r.needles, body_lines, chapter.body_line), r.message,
                 check="raw-html")
-        for tag, needles, message in findings.removed
+        for r in removals
     )
+    if findings.decorations:  # our own rules, for our own markup: after the sanitiser
+        fragment += f"\n<style>\n{''.join(findings.decorations)}</style>\n"
     return ConvertedChapter(
         chapter=chapter,
         html=fragment,
@@ -573,80 +565,6 @@ def convert(chapter: Chapter, root: Path, glossary: Glossary | None = None) -> C
         term_uses=tuple(findings.term_uses),
         removed_html=removed,
     )
-
-
-# --- the raw HTML policy -----------------------------------------------------------------
-
-
-def sanitize(fragment: str, findings: _Findings) -> str:
-    """The fragment with everything off the allow-list removed; each removal noted."""
-    _Removals(findings).feed(fragment)
-    return nh3.clean(
-        fragment,
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags=set(REMOVED_WITH_CONTENT),
-        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=_attribute_filter,
-        url_schemes={*LINK_SCHEMES, "file"},  # file: only as _attribute_filter allows
-        link_rel=None,
-        strip_comments=True,
-        filter_style_properties={"text-align"},
-    )
-
-
-def _attribute_allowed(tag: str, name: str) -> bool:
-    return name in ALLOWED_ATTRIBUTES["*"] or name in ALLOWED_ATTRIBUTES.get(tag, set())
-
-
-def _value_problem(tag: str, name: str, value: str) -> str | None:
-    """Why an allowed attribute's value is still refused, or None."""
-    text = value.strip()
-    if tag == "a" and name == "href":
-        scheme = urlsplit(text).scheme.lower() if ":" in text else ""
-        if not (text.startswith("#") or scheme in LINK_SCHEMES):
-            return "links go to web pages, mail, phones or headings ('#...') only"
-    if tag == "img" and name == "src" and not text.startswith(PROJECT_URL):
-        return "write images in Markdown, ![what it shows](../images/file.png), so they are checked"
-    if name == "style" and not ALIGN_STYLE_RE.match(text):
-        return "styles come from styles/book.css, not from chapters"
-    return None
-
-
-def _attribute_filter(tag: str, name: str, value: str) -> str | None:
-    return None if _value_problem(tag, name, value) else value
-
-
-class _Removals(HTMLParser):
-    """Walks the fragment as nh3 will, and notes what the allow-list removes."""
-
-    def __init__(self, findings: _Findings) -> None:
-        super().__init__(convert_charrefs=True)
-        self.findings = findings
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
-            what = ("removed with its content" if tag in REMOVED_WITH_CONTENT
-                    else "removed" if tag in _Shape.VOID else "removed (its text is kept)")
-            self.findings.removed.append(
-                (tag, (f"<{tag}",), f"raw HTML <{tag}> {what}: only simple formatting passes "
-                               "through (see README, Raw HTML)"))
-            return
-        for name, value in attrs:
-            if not _attribute_allowed(tag, name):
-                reason = ("event attributes never pass through" if name.startswith("on")
-                          else "styles come from styles/book.css, not from chapters"
-                          if name == "style"
-                          else "not on the allow-list (see README, Raw HTML)")
-                self.findings.removed.append(
-                    (tag, (f"{name}=", name), f"attribute '{name}' removed from <{tag}>: {reason}"))
-                continue
-            problem = _value_problem(tag, name, value or "")
-            if problem:
-                text = value or ""
-                needles = (f'{name}="{text}"', f"{name}='{text}'", f"{name}={text}", text,
-                           f"{name}=")
-                self.findings.removed.append(
-                    (tag, needles, f"{name}='{text[:60]}' removed from <{tag}>: {problem}"))
 
 
 def _check_nesting(body_lines: list[str], first_line: int, rel: str) -> None:
@@ -670,60 +588,9 @@ def _check_nesting(body_lines: list[str], first_line: int, rel: str) -> None:
                 "flatten the list, or split it into several")
 
 
-class _Shape(HTMLParser):
-    """Element depth and table lengths of an HTML fragment."""
-
-    VOID = frozenset({"br", "hr", "img", "wbr", "col", "area", "base", "input", "link", "meta",
-                      "source", "track", "param", "keygen", "embed"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.open: list[str] = []
-        self.deepest: tuple[int, str] = (0, "")
-        self.rows: list[int] = []  # rows of each open table
-        self.long_tables: list[tuple[int, str]] = []  # (rows, first cell's text)
-        self.first_cell: list[str] = []
-        self._in_cell = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.VOID:
-            return
-        self.open.append(tag)
-        if len(self.open) > self.deepest[0]:
-            self.deepest = (len(self.open), tag)
-        if tag == "table":
-            self.rows.append(0)
-            self.first_cell.append("")
-        elif tag == "tr" and self.rows:
-            self.rows[-1] += 1
-        elif tag in ("td", "th") and self.first_cell and not self.first_cell[-1]:
-            self._in_cell = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.VOID or tag not in self.open:
-            return
-        while self.open:
-            closed = self.open.pop()
-            if closed == "table" and self.rows:
-                rows, cell = self.rows.pop(), self.first_cell.pop()
-                if rows > LIMITS.table_rows:
-                    self.long_tables.append((rows, cell))
-            if closed in ("td", "th"):
-                self._in_cell = False
-            if closed == tag:
-                break
-
-    def handle_data(self, data: str) -> None:
-        if self._in_cell and self.first_cell and data.strip():
-            self.first_cell[-1] = data.strip()
-            self._in_cell = False
-
-
 def _shape_problems(fragment: str, body_lines: list[str], first_line: int, rel: str
                     ) -> list[Problem]:
-    shape = _Shape()
-    shape.feed(fragment)
-    shape.close()
+    shape = measure(fragment)
     problems = []
     depth, tag = shape.deepest
     if depth > LIMITS.element_depth:
@@ -731,6 +598,11 @@ def _shape_problems(fragment: str, body_lines: list[str], first_line: int, rel: 
             rel, _line_of(f"<{tag}", body_lines, first_line, fold=True),
             f"HTML nested {depth} elements deep, over the limit of {LIMITS.element_depth}",
             "write it in Markdown, or nest less"))
+    if shape.elements > LIMITS.elements:
+        problems.append(Problem(
+            rel, first_line, f"a chapter of {shape.elements:,} HTML elements (paragraphs, "
+            f"headings, list items, cells...), over the limit of {LIMITS.elements:,}",
+            "split it into several chapters"))
     for rows, cell in shape.long_tables:
         problems.append(Problem(
             rel, _line_of(cell, body_lines, first_line),

@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 
 from pipeline import mojibake
-from pipeline.convert import ALLOWED_TAGS, FENCE_RE, HEADING_RE, check_references, convert
+from pipeline.convert import FENCE_RE, HEADING_RE, check_references, convert
 from pipeline.model import (
     BookletError,
     Chapter,
@@ -43,6 +43,7 @@ from pipeline.model import (
     Finding,
     shown_path,
 )
+from pipeline.sanitize import ALLOWED_TAGS
 from pipeline.sources import decode_source, read_chapter, read_source, slug_of
 
 IGNORE_RE = re.compile(r"<!--\s*booklet-ignore:\s*([a-z0-9, -]+?)\s*-->")

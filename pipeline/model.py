@@ -55,7 +55,8 @@ class Limits:
     bounded time, never a hang or a crash. Each error names the limit it hit.
     """
 
-    chapter_bytes: int = 1_000_000  # ~330 pages of prose, typeset in about a minute
+    chapter_bytes: int = 500_000  # ~165 pages of prose, typeset in under half a minute
+    elements: int = 10_000  # HTML elements in one chapter (~2-3 ms each to typeset)
     front_matter_bytes: int = 20_000
     nesting_levels: int = 10  # lists, quotes and call-outs inside each other
     element_depth: int = 60  # HTML elements inside each other, after conversion
@@ -63,6 +64,11 @@ class Limits:
     # A "word" (characters with no space between them) longer than a line is broken
     # anywhere (book.css); WeasyPrint takes time by the square of its length to do so.
     word_chars: int = 1_000
+    # Python-Markdown scans to the end of a paragraph for each '[' or '<' it cannot
+    # close: time by their number times the paragraph's length. A table cell, a list
+    # item and a heading count as paragraphs here.
+    paragraph_chars: int = 5_000
+    paragraph_openers: int = 200  # '[' and '<' in one paragraph
     image_bytes: int = 20_000_000
     image_pixels: int = 40_000_000  # width x height of a raster image (8000 x 5000)
     svg_side_px: int = 20_000  # an SVG's declared width or height

@@ -137,7 +137,7 @@ BAD_CHAPTERS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         "(remove it; 'booklet import' cleans pasted text)"),
     "5 MB chapter": (
         b"Words and more words.\n\n" * (5_000_000 // 23), {},
-        "chapters/01-x.md: chapter is 5 MB, over the 1 MB limit for one chapter "
+        "chapters/01-x.md: chapter is 5 MB, over the 500 KB limit for one chapter "
         "(split it into several chapters)"),
     "table of 2,000 rows": (
         b"| Drug | Dose |\n|---|---|\n"
@@ -145,7 +145,7 @@ BAD_CHAPTERS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         "chapters/01-x.md:6: a table of 2001 rows, over the limit of 500 (split it into "
         "several tables, or move the data to a separate document)"),
     "lists nested 500 deep": (
-        b"".join(b"    " * i + b"- item %d\n" % i for i in range(500)), {},
+        b"".join(b"\t" * i + b"- item %d\n" % i for i in range(500)), {},
         "chapters/01-x.md:17: nested 11 levels deep (lists, quotes or call-outs inside each "
         "other), over the limit of 10 (flatten the list, or split it into several)"),
     "quotes nested 500 deep": (
@@ -153,13 +153,30 @@ BAD_CHAPTERS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         "chapters/01-x.md:6: nested 500 levels deep (lists, quotes or call-outs inside each "
         "other), over the limit of 10 (flatten the list, or split it into several)"),
     "HTML nested 500 deep": (
-        b"Text " + b"<span> " * 500 + b"deep" + b" </span>" * 500 + b"\n", {},
-        "chapters/01-x.md:6: HTML nested 501 elements deep, over the limit of 60 (write it in "
+        b"<div>\n" * 500 + b"deep\n" + b"</div>\n" * 500, {},
+        "chapters/01-x.md:6: HTML nested 500 elements deep, over the limit of 60 (write it in "
         "Markdown, or nest less)"),
     "100,000-character word": (
         b"A word: " + b"x" * 100_000 + b".\n", {},
         "chapters/01-x.md:6: a word of 100,001 characters with no space, over the limit of "
         "1,000 (add spaces; link a long address instead of printing it)"),
+    "50,000 unclosed '[' in a paragraph": (
+        b"[ " * 50_000 + b"\n", {},
+        "chapters/01-x.md:6: a paragraph of 100,000 characters, over the limit of 5,000 "
+        "(split it, or close the brackets)"),
+    "2,400 unclosed '[' in 4,800 characters": (
+        b"[ " * 2_400 + b"\n", {},
+        "chapters/01-x.md:6: a paragraph with 2400 '[' and '<', over the limit of 200 "
+        "(split it, or close the brackets)"),
+    "4,000 call-out boxes": (
+        b"!!! note\n    Boxed.\n\n" * 4_000, {},
+        "chapters/01-x.md:5: a chapter of 12,000 HTML elements (paragraphs, headings, list "
+        "items, cells...), over the limit of 10,000 (split it into several chapters)"),
+    "600 definitions without a blank line": (
+        b"Term\n:   Meaning\n" * 600, {},
+        "chapters/01-x.md:5: the chapter is too deeply nested, or has too many list items or "
+        "definitions without a blank line between them, to convert (put blank lines between "
+        "definitions and list items; nest less)"),
     "truncated PNG": (
         b"Text.\n\n![A diagram](../images/cut.png)\n",
         {"images/cut.png": (BOOKS / "basic" / "images" / "diagram.png").read_bytes()[:400]},
@@ -328,7 +345,9 @@ Fine <b>bold</b> and <abbr title="human epidermal growth factor receptor 2">HER2
 """
 
 
-def test_raw_html_is_sanitised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_raw_html_is_sanitised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_network: list[str]
+) -> None:
     root = one_chapter(tmp_path / "p", RAW_HTML.encode())
     converted = convert(read_chapter(root / "chapters" / "01-x.md", "x", root), root)
     html = converted.html.lower()
@@ -357,6 +376,7 @@ def test_raw_html_is_sanitised(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "chapters/01-x.md:23: warning: attribute 'onmouseover' removed from <h2>",
     ]:
         assert any(line.startswith(expected) for line in removed), (expected, removed)
+    assert not no_network  # the whole build, and nothing reached for the network
 
 
 def test_no_template_runs_author_text(tmp_path: Path) -> None:
@@ -563,3 +583,17 @@ def test_clinic_files_from_outside(tmp_path: Path) -> None:
     (root / "clinics" / "out.toml").symlink_to(tmp_path / "outside.toml")
     with pytest.raises(BookletError, match="is a link to a file outside the project"):
         load_clinic(root / "clinics" / "out.toml", root)
+
+
+def test_a_refusal_in_a_stylesheet_names_its_line(tmp_path: Path, no_network: list[str]) -> None:
+    root = one_chapter(tmp_path / "p", b"Text.\n")
+    (root / "styles" / "extra.css").write_text(
+        "/* Extra styles. */\n\n@import url('https://fonts.example.org/font.css');\n",
+        encoding="utf-8")
+    html = f'<link rel="stylesheet" href="{PROJECT_URL}styles/extra.css">'
+    with pytest.raises(BookletError) as caught:
+        typeset(_part(root, html, "Nothing here."), root)
+    assert str(caught.value) == (
+        "styles/extra.css:3: refused to load 'https://fonts.example.org/font.css': the book "
+        "never loads anything from the network (download the file into the project)")
+    assert not no_network

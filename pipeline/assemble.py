@@ -102,7 +102,7 @@ def assemble(
             [TaggedPart(p.first_page, parts[p.part].pdf) for p in page_map.placements],
             metadata.language,
         )
-        resolve_links(pdf, page_map.anchors, drop_unknown=False)
+        resolve_links(pdf, page_map.anchors)
         return _finish(pdf, metadata)
 
 
@@ -209,7 +209,7 @@ def finish(
 ) -> bytes:
     """A PDF typeset in one piece (a handout), finished like a book: links, metadata."""
     with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
-        resolve_links(pdf, {anchor.name: anchor for anchor in anchors}, drop_unknown=True)
+        resolve_links(pdf, {anchor.name: anchor for anchor in anchors})
         scope_table_headers(pdf)
         return _finish(pdf, metadata, trim_fonts)
 

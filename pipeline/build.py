@@ -290,8 +290,7 @@ def build_edition(
         labels={p.part: page_map.pages[p.first_page].label for p in page_map.placements},
         placements=page_map.placements,
     )
-    name = "check.json" if output.name == "guide.pdf" else f"{output.stem}.check.json"
-    write_check_json(report, output.parent / name, root)
+    write_check_json(report, check_json_path(output), root)
     return report
 
 
@@ -363,6 +362,11 @@ def extract_chapter(report: BuildReport, slug: str, root: Path) -> Path:
     target = root / "output" / "chapters" / f"{slug}.pdf"
     write_atomically(target, extract_pages(source, placement, report.labels[slug]))
     return target
+
+
+def check_json_path(pdf: Path) -> Path:
+    """Where a built PDF's findings go: output/check.json, or <edition>.check.json."""
+    return pdf.with_name("check.json" if pdf.name == "guide.pdf" else f"{pdf.stem}.check.json")
 
 
 def write_check_json(report: BuildReport, path: Path, root: Path) -> None:

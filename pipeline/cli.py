@@ -155,18 +155,16 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
     reports = _built(args, progress)
     status = max(_report(report, args.project) for report in reports)
     if status == 0:
+        from pipeline.build import check_json_path
+
         lines = [line for report in reports for line in _summary(report, root, False)[1]]
         outputs = [path for report in reports for path in (report.output, *report.extras)]
-        outputs += [_check_json(report.output) for report in reports]
+        outputs += [check_json_path(report.output) for report in reports]
         if args.only:
             outputs.append(root / "output" / "chapters" / f"{args.only}.pdf")
             lines.append(f"booklet: wrote output/chapters/{args.only}.pdf")
         fresh.remember(root, options, digest, [p for p in outputs if p.is_file()], lines)
     return status
-
-
-def _check_json(pdf: Path) -> Path:
-    return pdf.with_name("check.json" if pdf.name == "guide.pdf" else f"{pdf.stem}.check.json")
 
 
 def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:

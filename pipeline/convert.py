@@ -46,7 +46,7 @@ from markdown.extensions.footnotes import NBSP_PLACEHOLDER
 from markdown.treeprocessors import Treeprocessor
 
 from pipeline import glossary
-from pipeline.images import image_problem
+from pipeline.images import image_problem, intrinsic_size
 from pipeline.model import (
     LIMITS,
     BookletError,
@@ -350,7 +350,7 @@ def _as_background(element: etree.Element, path: Path, slug: str, number: int) -
     width). Returns the CSS rule for it: chapters may not carry styles (see the
     raw HTML policy), so the rule is added after the sanitiser, by convert().
     """
-    width, height = _intrinsic_size(path)
+    width, height = intrinsic_size(path.read_bytes(), path.name)
     url = element.get("src", "").replace("\\", "%5C").replace("'", "%27")
     name = f"decorative-{slug}-{number}"
     element.tag = "span"
@@ -360,27 +360,6 @@ def _as_background(element: etree.Element, path: Path, slug: str, number: int) -
     return (f".{name} {{ width: {width:g}px; }}\n"
             f".{name} > span {{ padding-bottom: {100 * height / width:.4f}%; "
             f"background-image: url('{url}'); }}\n")
-
-
-def _intrinsic_size(path: Path) -> tuple[float, float]:
-    """Width and height in CSS pixels (an SVG without a size counts as 300 x 150)."""
-    if path.suffix.lower() == ".svg":
-        from defusedxml.ElementTree import parse  # checked already; still no entities
-
-        root = parse(path).getroot()
-        box = [float(v) for v in re.split(r"[\s,]+", root.get("viewBox", "").strip()) if v]
-        sizes = []
-        for name, fallback in (("width", 300.0), ("height", 150.0)):
-            match = re.fullmatch(r"\s*([0-9.]+)\s*(px)?\s*", root.get(name, ""))
-            sizes.append(float(match.group(1)) if match else fallback)
-        if len(box) == 4 and not all(re.fullmatch(r"\s*[0-9.]+\s*(px)?\s*", root.get(n, ""))
-                                     for n in ("width", "height")):
-            sizes = [box[2], box[3]]
-        return sizes[0] or 300.0, sizes[1] or 150.0
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return float(image.width), float(image.height)
 
 
 def _breakable(cell: etree.Element) -> None:

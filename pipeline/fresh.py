@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from pipeline.cache import code_fingerprint
 from pipeline.files import write_atomically
 
 SKIPPED = frozenset({"output", "tests", "bench", "node_modules", "__pycache__"})
@@ -39,11 +40,10 @@ def inputs_digest(root: Path, options: Mapping[str, object], today: date) -> str
     digest = hashlib.sha256(FORMAT.encode())
     digest.update(json.dumps({**options, "today": today.isoformat()}, sort_keys=True,
                              default=str).encode())
-    code = Path(__file__).resolve().parent
-    for folder, prefix in ((root, ""), (code, "<pipeline>/")):
-        for path in sorted(_files(folder)):
-            digest.update(f"{prefix}{path.relative_to(folder).as_posix()}\0".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(code_fingerprint().encode())
+    for path in sorted(_files(root)):
+        digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

@@ -113,3 +113,20 @@ def _external_reference(root: Element) -> str | None:
         if any(EXTERNAL_URL_RE.search(text) for text in texts):
             return "has a style that loads another file (url() or @import)"
     return None
+
+
+def intrinsic_size(data: bytes, name: str) -> tuple[float, float]:
+    """Width and height in CSS pixels of an image that passed image_problem.
+
+    An SVG is measured by its width and height (in any absolute unit), else by
+    its viewBox, else as a browser would: 300 x 150.
+    """
+    if name.lower().endswith(".svg"):
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        box = [float(v) for v in re.split(r"[\s,]+", root.get("viewBox", "").strip()) if v]
+        width, height = (_length_px(root.get(side, "")) for side in ("width", "height"))
+        if (width is None or height is None) and len(box) == 4:
+            width, height = box[2], box[3]
+        return width or 300.0, height or 150.0
+    with Image.open(BytesIO(data)) as image:
+        return float(image.width), float(image.height)

@@ -363,7 +363,7 @@ class Anchor:
 
 @dataclass(frozen=True)
 class PendingLink:
-    """An internal link whose target lives in another part; added after the merge."""
+    """An internal link, resolved once the whole book's anchors are known."""
 
     page: int
     rect_pt: tuple[float, float, float, float]  # x0, y0, x1, y1, PDF coordinates

@@ -46,35 +46,27 @@ def as_artifact(content: bytes) -> bytes:
     return b"/Artifact BMC\n" + content + b"\nEMC\n"
 
 
-def resolve_links(pdf: pikepdf.Pdf, anchors: Mapping[str, Anchor], drop_unknown: bool) -> None:
+def resolve_links(pdf: pikepdf.Pdf, anchors: Mapping[str, Anchor]) -> None:
     """Placeholder links -> links to a place in this PDF, described by their text.
 
-    An unknown target is dropped with `drop_unknown` (a handout that prints one
-    chapter of the book) and is a bug otherwise (the build checked every link).
+    Every target is known: the build checked each link against the book's
+    anchors, and a handout keeps only links to its own.
     """
     for page in pdf.pages:
         annots = page.obj.get("/Annots")
         if annots is None:
             continue
-        kept = pikepdf.Array()
         for annot in annots:
             uri = str(annot.get("/A", {}).get("/URI", "")) if "/A" in annot else ""
             if not uri.startswith(PLACEHOLDER):
-                kept.append(annot)
                 continue
             target, text = _parse(uri)
-            anchor = anchors.get(target)
-            if anchor is None:
-                if drop_unknown:
-                    continue
-                raise AssertionError(f"link to unknown anchor {target!r}")
+            anchor = anchors[target]
             del annot["/A"]
             destination = pdf.pages[anchor.page].obj
             annot.Dest = pikepdf.Array([destination, pikepdf.Name.XYZ, anchor.x_pt,
                                         anchor.y_pt, 0])
             annot.Contents = pikepdf.String(text or "Link to another part of the guide")
-            kept.append(annot)
-        page.obj.Annots = kept
 
 
 @dataclass(frozen=True)

@@ -173,19 +173,19 @@ def _take_links(document: Document, keep_local_links: bool
         height_px = page.height
         for name, (x, y, *_) in page.anchors.items():
             anchors.append(Anchor(name, index, x * PT_PER_PX, (height_px - y) * PT_PER_PX))
-        kept = []
+        kept, internal = [], []
         for link in page.links:
-            kind, target, (x0, y0, x1, y1), box = link
+            kind, target, rectangle, box = link
             if kind != "internal":
                 kept.append(link)
-                continue
-            if keep_local_links and target not in local:
-                continue  # a handout prints one chapter: the rest is not there
-            rect = tuple(v * PT_PER_PX for v in (x0, height_px - y1, x1, height_px - y0))
+            elif not (keep_local_links and target not in local):  # a handout: only its own
+                internal.append((target, rectangle, box))
+        for target, (x0, y0, x1, y1), box in _one_per_line(internal):
+            rect = (x0 * PT_PER_PX, (height_px - y1) * PT_PER_PX,
+                    x1 * PT_PER_PX, (height_px - y0) * PT_PER_PX)
             pending.append(PendingLink(index, rect, target))
             # Kept (so it stays tagged) with a URI the assembler resolves.
-            kept.append(("external", placeholder(target, _text_of(box)), link[2], box))
-        kept = _one_per_line(kept)
+            kept.append(("external", placeholder(target, _text_of(box)), (x0, y0, x1, y1), box))
         page.links[:] = kept
     return anchors, pending
 
@@ -291,7 +291,7 @@ def typeset(
         pdf=pdf,
         page_count=len(document.pages),
         anchors=tuple(anchors),
-        pending_links=tuple(_merge_rects(pending)),
+        pending_links=tuple(pending),
         warnings=tuple(warnings),
         seconds=time.perf_counter() - started,
     )
@@ -317,39 +317,24 @@ def _text_of(box: object) -> str:
     return "" if element is None else "".join(element.itertext())
 
 
-def _one_per_line(links: list[tuple]) -> list[tuple]:
-    """One annotation per link and line, not one per inline box and pseudo-element.
+def _one_per_line(
+    links: list[tuple[str, tuple[float, float, float, float], object]],
+) -> list[tuple[str, tuple[float, float, float, float], object]]:
+    """One link per element and line, not one per inline box and pseudo-element.
 
     (A contents line is a title, a dotted leader and a page number.)
     """
-    merged: list[tuple] = []
-    for kind, target, (x0, y0, x1, y1), box in links:
-        for index, (other_kind, other_target, (a0, b0, a1, b1), other_box) in enumerate(merged):
-            same = (other_kind, other_target) == (kind, target) and getattr(
+    merged: list[tuple[str, tuple[float, float, float, float], object]] = []
+    for target, (x0, y0, x1, y1), box in links:
+        for index, (other_target, (a0, b0, a1, b1), other_box) in enumerate(merged):
+            same = other_target == target and getattr(
                 other_box, "element", None) is getattr(box, "element", None)
             if same and y0 < b1 and b0 < y1:
-                rect = (min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1))
-                merged[index] = (kind, target, rect, other_box)
+                merged[index] = (target, (min(x0, a0), min(y0, b0), max(x1, a1),
+                                          max(y1, b1)), other_box)
                 break
         else:
-            merged.append((kind, target, (x0, y0, x1, y1), box))
-    return merged
-
-
-def _merge_rects(links: list[PendingLink]) -> list[PendingLink]:
-    """One link per target and line: WeasyPrint gives one rectangle per inline box."""
-    merged: list[PendingLink] = []
-    for link in links:
-        x0, y0, x1, y1 = link.rect_pt
-        for index, other in enumerate(merged):
-            a0, b0, a1, b1 = other.rect_pt
-            same_line = y0 < b1 and b0 < y1
-            if other.page == link.page and other.target == link.target and same_line:
-                rect = (min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1))
-                merged[index] = PendingLink(link.page, rect, link.target)
-                break
-        else:
-            merged.append(link)
+            merged.append((target, (x0, y0, x1, y1), box))
     return merged
 
 

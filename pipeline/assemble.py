@@ -1,11 +1,12 @@
 """Rendered parts + PageMap -> the book's PDF bytes.
 
-pypdf merges the parts in page-map order with the inserted blank pages,
-lays the page furniture (running heads and folios, typeset as one document
-of otherwise empty pages) over each page, adds the links between parts that
-no single part could resolve, the outline, the page labels and the metadata.
-Identical objects (above all the font files every part embeds) are merged
-until nothing changes, and pikepdf writes the result once, with object
+pikepdf copies the parts' pages in page-map order, with the inserted blank
+pages, lays the page furniture (running heads and folios, typeset as one
+document of otherwise empty pages) over each page as an artifact, grafts the
+parts' structure trees into one, adds the links between parts that no single
+part could resolve, the outline, the page labels and the metadata. Each
+embedded font program and character map is kept once, the fonts are cut down
+to the glyphs the book shows, and the result is written once, with object
 streams and a deterministic file identifier.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +23,7 @@ from pathlib import Path
 import pikepdf
 from fontTools import subset
 from fontTools.ttLib import TTFont
-from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.generic import Fit, RectangleObject
+from pypdf import PdfReader, PdfWriter
 
 from pipeline.model import (
     PT_PER_MM,
@@ -68,59 +69,62 @@ def assemble(
     With a bleed, each page's TrimBox is the page itself and its BleedBox lies
     `bleed_mm` outside it (the media beyond holds the crop marks).
     """
-    writer = PdfWriter()
-    readers = {name: PdfReader(io.BytesIO(part.pdf)) for name, part in parts.items()}
-    model = next(iter(readers.values())).pages[0]
-    for placement in page_map.placements:
-        # Blank pages sit between placements: fill up to where this part starts.
-        while len(writer.pages) < placement.first_page:
-            _add_blank_like(writer, model)
-        writer.append(readers[placement.part], import_outline=False)
-    while len(writer.pages) < len(page_map.pages):
-        _add_blank_like(writer, model)
-    if len(writer.pages) != len(page_map.pages):
-        raise AssertionError("page map and merged pages disagree")
-
     _check_links(page_map, parts)
-    _add_outline(writer, page_map, outline)
-    if roman_pages:
-        writer.set_page_label(0, roman_pages - 1, style="/r")
-    if roman_pages < len(writer.pages):
-        writer.set_page_label(roman_pages, len(writer.pages) - 1, style="/D", start=1)
-    writer.page_mode = "/UseOutlines"
-    if bleed_mm:
-        _set_bleed_boxes(writer, bleed_mm)
-    _deduplicate(writer)
-
-    merged = io.BytesIO()
-    writer.write(merged)
-    with pikepdf.open(merged) as pdf:
+    with ExitStack() as stack:
+        sources = {name: stack.enter_context(pikepdf.open(io.BytesIO(part.pdf)))
+                   for name, part in parts.items()}
+        pdf = stack.enter_context(pikepdf.new())
+        model = next(iter(sources.values())).pages[0]
+        for placement in page_map.placements:
+            # Blank pages sit between placements: fill up to where this part starts.
+            while len(pdf.pages) < placement.first_page:
+                _add_blank_like(pdf, model)
+            pdf.pages.extend(sources[placement.part].pages)
+        while len(pdf.pages) < len(page_map.pages):
+            _add_blank_like(pdf, model)
+        if len(pdf.pages) != len(page_map.pages):
+            raise AssertionError("page map and merged pages disagree")
         if furniture is not None:
             _overlay(pdf, page_map, furniture.pdf)
+        _share_font_files(pdf)
         graft_structure(
             pdf,
-            [TaggedPart(p.first_page, parts[p.part].pdf) for p in page_map.placements],
+            [TaggedPart(p.first_page, sources[p.part]) for p in page_map.placements],
             metadata.language,
         )
         resolve_links(pdf, page_map.anchors)
+        _add_outline(pdf, page_map, outline)
+        _label_pages(pdf, roman_pages)
+        pdf.Root.PageMode = pikepdf.Name.UseOutlines
+        if bleed_mm:
+            _set_bleed_boxes(pdf, bleed_mm)
         return _finish(pdf, metadata)
 
 
-def _add_blank_like(writer: PdfWriter, model: PageObject) -> None:
+def _add_blank_like(pdf: pikepdf.Pdf, model: pikepdf.Page) -> None:
     """A blank page with the same boxes as the typeset pages (media, trim, bleed)."""
-    page = writer.add_blank_page(float(model.mediabox.width), float(model.mediabox.height))
-    page.mediabox = RectangleObject(model.mediabox)
-    if "/TrimBox" in model:
-        page.trimbox = RectangleObject(model.trimbox)
-        page.bleedbox = RectangleObject(model.bleedbox)
+    page = pdf.add_blank_page(page_size=(float(model.mediabox[2]), float(model.mediabox[3])))
+    page.obj.MediaBox = pikepdf.Array(model.mediabox)
+    for box in ("/TrimBox", "/BleedBox"):
+        if box in model.obj:
+            page.obj[box] = pikepdf.Array(model.obj[box])
 
 
-def _set_bleed_boxes(writer: PdfWriter, bleed_mm: float) -> None:
+def _set_bleed_boxes(pdf: pikepdf.Pdf, bleed_mm: float) -> None:
     bleed = bleed_mm * PT_PER_MM
-    for page in writer.pages:
-        trim = page.trimbox
-        x0, y0, x1, y1 = (float(v) for v in (trim.left, trim.bottom, trim.right, trim.top))
-        page.bleedbox = RectangleObject((x0 - bleed, y0 - bleed, x1 + bleed, y1 + bleed))
+    for page in pdf.pages:
+        x0, y0, x1, y1 = (float(v) for v in page.trimbox)
+        page.obj.BleedBox = pikepdf.Array([x0 - bleed, y0 - bleed, x1 + bleed, y1 + bleed])
+
+
+def _label_pages(pdf: pikepdf.Pdf, roman_pages: int) -> None:
+    """Roman labels for the front matter, then 1, 2, 3 from the first body page."""
+    nums: list[object] = []
+    if roman_pages:
+        nums += [0, pikepdf.Dictionary(S=pikepdf.Name.r)]
+    if roman_pages < len(pdf.pages):
+        nums += [roman_pages, pikepdf.Dictionary(S=pikepdf.Name.D, St=1)]
+    pdf.Root.PageLabels = pikepdf.Dictionary(Nums=pikepdf.Array(nums))
 
 
 def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, furniture_pdf: bytes) -> None:
@@ -140,16 +144,19 @@ def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, furniture_pdf: bytes) -> None:
             drawn = b"Q\n" + as_artifact(b"q " + str(name).encode() + b" Do Q")
             page.contents_add(pdf.make_stream(drawn))
             page.contents_coalesce()
-    _share_font_files(pdf)
 
 
 def _share_font_files(pdf: pikepdf.Pdf) -> None:
-    """One copy of each embedded font program, whichever part or form brought it.
+    """One copy of each embedded font program and character map, whichever part brought it.
 
     (The font dictionaries stay apart: each has the widths of its own glyphs.)
     """
     first: dict[bytes, pikepdf.Stream] = {}
     seen: set[tuple[int, int]] = set()
+
+    def shared(stream: pikepdf.Stream) -> pikepdf.Stream:
+        key = hashlib.sha256(stream.read_raw_bytes()).digest()
+        return first.setdefault(key + str(stream.get("/Filter")).encode(), stream)
 
     def visit(resources: pikepdf.Object) -> None:
         if resources is None or (resources.is_indirect and resources.objgen in seen):
@@ -157,12 +164,13 @@ def _share_font_files(pdf: pikepdf.Pdf) -> None:
         if resources.is_indirect:
             seen.add(resources.objgen)
         for font in resources.get("/Font", {}).values():
+            if isinstance(font.get("/ToUnicode"), pikepdf.Stream):
+                font.ToUnicode = shared(font.ToUnicode)
             for descendant in font.get("/DescendantFonts", []):
                 descriptor = descendant.get("/FontDescriptor")
                 stream = descriptor.get("/FontFile2") if descriptor is not None else None
                 if isinstance(stream, pikepdf.Stream):
-                    key = hashlib.sha256(stream.read_bytes()).digest()
-                    descriptor.FontFile2 = first.setdefault(key, stream)
+                    descriptor.FontFile2 = shared(stream)
         for xobject in resources.get("/XObject", {}).values():
             if xobject.get("/Subtype") == "/Form":
                 visit(xobject.get("/Resources"))
@@ -180,28 +188,18 @@ def _check_links(page_map: PageMap, parts: Mapping[str, RenderedPart]) -> None:
                 )
 
 
-def _add_outline(writer: PdfWriter, page_map: PageMap, outline: Sequence[TocEntry]) -> None:
-    parent = None
-    for entry in outline:
-        anchor = page_map.anchors[entry.anchor]
-        fit = Fit.xyz(left=anchor.x_pt, top=anchor.y_pt)
-        if entry.level <= 1:
-            parent = writer.add_outline_item(title=entry.title, page_number=anchor.page, fit=fit)
-        else:
-            writer.add_outline_item(
-                title=entry.title, page_number=anchor.page, parent=parent, fit=fit
-            )
-
-
-def _deduplicate(writer: PdfWriter) -> None:
-    """Merge identical objects until the count stops falling (fonts point at each other)."""
-    previous = -1
-    for _ in range(8):
-        writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
-        count = sum(1 for obj in writer._objects if obj is not None)
-        if count == previous:
-            break
-        previous = count
+def _add_outline(pdf: pikepdf.Pdf, page_map: PageMap, outline: Sequence[TocEntry]) -> None:
+    with pdf.open_outline() as tree:
+        parent = None
+        for entry in outline:
+            anchor = page_map.anchors[entry.anchor]
+            item = pikepdf.OutlineItem(entry.title, anchor.page, pikepdf.PageLocation.XYZ,
+                                       left=anchor.x_pt, top=anchor.y_pt)
+            if entry.level <= 1 or parent is None:
+                tree.root.append(item)
+                parent = item
+            else:
+                parent.children.append(item)
 
 
 def finish(

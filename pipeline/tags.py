@@ -17,7 +17,6 @@ once the book's page map is known, keeping the annotation (and so its tag).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -27,8 +26,6 @@ import pikepdf
 from pipeline.model import Anchor
 
 PLACEHOLDER = "booklet-link:"
-_PAGE_KEY = "/BookletPage"
-_ANNOT_KEY = "/BookletAnnot"
 
 
 def placeholder(target: str, text: str) -> str:
@@ -72,13 +69,17 @@ def resolve_links(pdf: pikepdf.Pdf, anchors: Mapping[str, Anchor]) -> None:
 @dataclass(frozen=True)
 class TaggedPart:
     first_page: int  # where its first page is in the merged PDF
-    pdf: bytes
+    pdf: pikepdf.Pdf  # the part, open, whose pages were copied into the merged PDF
 
 
 def graft_structure(pdf: pikepdf.Pdf, parts: Sequence[TaggedPart], language: str) -> bool:
     """One structure tree for the merged `pdf`, from the trees of the parts it was made of.
 
-    Returns False (and changes nothing) when no part is tagged.
+    The parts' pages must have been copied into `pdf` from the same open
+    `TaggedPart.pdf`: QPDF keeps one map of copied objects per source, so the
+    elements' /Pg and OBJR references land on the merged pages and annotations
+    rather than on new copies. Returns False (and changes nothing) when no
+    part is tagged.
     """
     document = pdf.make_indirect(pikepdf.Dictionary(
         Type=pikepdf.Name.StructElem, S=pikepdf.Name.Document, K=pikepdf.Array(),
@@ -88,12 +89,11 @@ def graft_structure(pdf: pikepdf.Pdf, parts: Sequence[TaggedPart], language: str
     offset = 0
     tagged = False
     for part in parts:
-        with pikepdf.open(io.BytesIO(part.pdf)) as source:
-            tree = source.Root.get("/StructTreeRoot")
-            if tree is None:
-                continue
-            tagged = True
-            offset = _graft_part(pdf, source, tree, part.first_page, document, nums, offset)
+        tree = part.pdf.Root.get("/StructTreeRoot")
+        if tree is None:
+            continue
+        tagged = True
+        offset = _graft_part(pdf, part.pdf, tree, part.first_page, document, nums, offset)
     if not tagged:
         return False
     root = pdf.make_indirect(pikepdf.Dictionary(
@@ -118,23 +118,8 @@ def _graft_part(
     nums: pikepdf.Array,
     offset: int,
 ) -> int:
-    pages = {page.objgen: index for index, page in enumerate(source.pages)}
-    annots = {
-        annot.objgen: (index, position)
-        for index, page in enumerate(source.pages)
-        for position, annot in enumerate(page.obj.get("/Annots", []))
-    }
-    # Replace what points into the part's pages by numbers, so that copying the
-    # elements does not copy the pages (the merged PDF has them already).
     tops = [kid for doc in _kids(tree) for kid in _kids(doc)]
-    for element in _walk(tops):
-        if "/Pg" in element:
-            element[_PAGE_KEY] = pages[element.Pg.objgen]
-            del element["/Pg"]
-        if element.get("/Type") == "/OBJR":
-            element[_ANNOT_KEY] = pikepdf.Array(annots[element.Obj.objgen])
-            del element["/Obj"]
-    for top in tops:
+    for top in tops:  # not the part's own root: it is replaced by `document`
         del top["/P"]
     entries = list(_number_tree(tree.get("/ParentTree")))
     copied = pdf.copy_foreign(source.make_indirect(pikepdf.Array([
@@ -144,15 +129,6 @@ def _graft_part(
     for top in new_tops:
         top.P = document
         document.K.append(top)
-    for element in _walk(list(new_tops)):
-        if _PAGE_KEY in element:
-            element.Pg = pdf.pages[first_page + int(element[_PAGE_KEY])].obj
-            del element[_PAGE_KEY]
-        if _ANNOT_KEY in element:
-            page_index, position = (int(n) for n in element[_ANNOT_KEY])
-            element.Obj = pdf.pages[first_page + page_index].obj.Annots[position]
-            del element[_ANNOT_KEY]
-
     for index, page in enumerate(source.pages):
         merged = pdf.pages[first_page + index].obj
         if "/StructParents" in page.obj:

@@ -13,12 +13,15 @@ an explicit destination once all parts are merged into one PDF.
 from __future__ import annotations
 
 import base64
-import io
+import contextlib
+import hashlib
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -26,10 +29,10 @@ from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
-import pikepdf
 from weasyprint import HTML
 from weasyprint import __version__ as weasyprint_version
 from weasyprint.document import Document
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from pipeline.cache import PartCache
@@ -250,9 +253,39 @@ def _weasyprint_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
+FONT_FACE_URL = re.compile(r"@font-face\s*\{[^}]*?src:\s*url\(\"?([^\")]+)")
+# Font configurations kept by this process, newest last: (process id, fonts' digest).
+_FONT_CONFIGURATIONS: OrderedDict[tuple[int, str], FontConfiguration] = OrderedDict()
+KEPT_FONT_CONFIGURATIONS = 4
+
+
+def _font_configuration(html: str, root: Path) -> FontConfiguration:
+    """WeasyPrint's font configuration for a document that declares these @font-face fonts.
+
+    Loading the fonts into Fontconfig and Pango, and Pango's caches of shaped
+    glyphs, cost a fifth of a chapter's typesetting. Every part of a book
+    declares the same fonts, so each process keeps one configuration per set of
+    font files (by their bytes: a changed file is a new set), and the output is
+    the same bytes as with a fresh one (tests/test_cache.py). A forked worker
+    makes its own rather than use its parent's.
+    """
+    digest = hashlib.sha256()
+    for url in sorted(set(FONT_FACE_URL.findall(html))):
+        digest.update(url.encode("utf-8", "surrogatepass"))
+        if url.startswith(PROJECT_URL):
+            path = root / url2pathname(unquote(urlsplit(url).path[len("/booklet-project/"):]))
+            with contextlib.suppress(OSError):
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    key = (os.getpid(), digest.hexdigest())
+    configuration = _FONT_CONFIGURATIONS.pop(key, None) or FontConfiguration()
+    _FONT_CONFIGURATIONS[key] = configuration
+    while len(_FONT_CONFIGURATIONS) > KEPT_FONT_CONFIGURATIONS:
+        _FONT_CONFIGURATIONS.popitem(last=False)
+    return configuration
+
+
 def typeset(
     part: Part, root: Path, whole_fonts: bool = True, keep_local_links: bool = False,
-    for_merge: bool = False,
 ) -> RenderedPart:
     """Typeset one part to PDF bytes, with its anchors and its links to other parts.
 
@@ -267,7 +300,7 @@ def typeset(
         fetcher = ProjectFetcher(root)
         try:
             html = HTML(string=part.html, base_url=part.base_url, url_fetcher=fetcher)
-            document = html.render()
+            document = html.render(font_config=_font_configuration(part.html, root))
             _check_loads(fetcher, warnings, part, root)
             anchors, pending = _take_links(document, keep_local_links)
             options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}
@@ -276,8 +309,6 @@ def typeset(
             raise _refused(fetcher.refused[0] if fetcher.refused else refusal, part,
                            root) from None
         _check_loads(fetcher, warnings, part, root)  # attachments are fetched while writing
-        if for_merge:
-            pdf = _plain_objects(pdf)
         for font in document.fonts.values():
             if font.family not in SHIPPED_FAMILIES:
                 shown = "".join(sorted(set("".join(font.to_unicode.values())) - {" "}))
@@ -295,20 +326,6 @@ def typeset(
         warnings=tuple(warnings),
         seconds=time.perf_counter() - started,
     )
-
-
-def _plain_objects(pdf: bytes) -> bytes:
-    """The same PDF with every object on its own (no object streams).
-
-    The merge (pypdf, in Python) then reads only the objects it needs; packed in
-    object streams, a tagged part's thousands of structure elements would all be
-    parsed just to find its catalog.
-    """
-    with pikepdf.open(io.BytesIO(pdf)) as document:
-        out = io.BytesIO()
-        document.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable,
-                      compress_streams=True, deterministic_id=True)
-    return out.getvalue()
 
 
 def _text_of(box: object) -> str:
@@ -340,7 +357,7 @@ def _one_per_line(
 
 def _typeset_job(args: tuple[Part, Path, bool, bool]) -> RenderedPart:
     part, root, whole_fonts, keep_local_links = args
-    return typeset(part, root, whole_fonts, keep_local_links, for_merge=True)
+    return typeset(part, root, whole_fonts, keep_local_links)
 
 
 def typeset_all(
@@ -381,8 +398,7 @@ def _typeset_many(
     if jobs <= 1 or len(parts) <= 1:
         one_by_one = []
         for part in parts:
-            one_by_one.append(typeset(part, root, whole_fonts, keep_local_links,
-                                      for_merge=True))
+            one_by_one.append(typeset(part, root, whole_fonts, keep_local_links))
             finished(len(one_by_one), part.name)
         return one_by_one
     context = multiprocessing.get_context("fork")

@@ -1,8 +1,8 @@
 """Rendered parts + PageMap -> the book's PDF bytes.
 
 pikepdf copies the parts' pages in page-map order, with the inserted blank
-pages, lays the page furniture (running heads and folios, typeset as one
-document of otherwise empty pages) over each page as an artifact, grafts the
+pages, lays the page furniture (running heads and folios, typeset as runs of
+otherwise empty pages) over each page as an artifact, grafts the
 parts' structure trees into one, adds the links between parts that no single
 part could resolve, the outline, the page labels and the metadata. Each
 embedded font program and character map is kept once, the fonts are cut down
@@ -58,7 +58,7 @@ class Metadata:
 def assemble(
     page_map: PageMap,
     parts: Mapping[str, RenderedPart],
-    furniture: RenderedPart | None,
+    furniture: Sequence[tuple[int, RenderedPart]],
     outline: Sequence[TocEntry],
     metadata: Metadata,
     roman_pages: int,
@@ -66,8 +66,10 @@ def assemble(
 ) -> bytes:
     """Merge everything into one PDF; `roman_pages` leading pages get roman labels.
 
-    With a bleed, each page's TrimBox is the page itself and its BleedBox lies
-    `bleed_mm` outside it (the media beyond holds the crop marks).
+    `furniture` holds the running heads and folios of runs of pages: (the
+    run's first page, its pages typeset). With a bleed, each page's TrimBox
+    is the page itself and its BleedBox lies `bleed_mm` outside it (the media
+    beyond holds the crop marks).
     """
     _check_links(page_map, parts)
     with ExitStack() as stack:
@@ -84,8 +86,10 @@ def assemble(
             _add_blank_like(pdf, model)
         if len(pdf.pages) != len(page_map.pages):
             raise AssertionError("page map and merged pages disagree")
-        if furniture is not None:
-            _overlay(pdf, page_map, furniture.pdf)
+        if furniture and sum(run.page_count for _, run in furniture) != len(pdf.pages):
+            raise AssertionError("furniture does not have one page per book page")
+        for first_page, run in furniture:
+            _overlay(pdf, page_map, first_page, run.pdf)
         _share_font_files(pdf)
         graft_structure(
             pdf,
@@ -127,16 +131,16 @@ def _label_pages(pdf: pikepdf.Pdf, roman_pages: int) -> None:
     pdf.Root.PageLabels = pikepdf.Dictionary(Nums=pikepdf.Array(nums))
 
 
-def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, furniture_pdf: bytes) -> None:
+def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, first_page: int, furniture_pdf: bytes
+             ) -> None:
     """Lay each furniture page over its book page, as a form marked as an artifact."""
     with pikepdf.open(io.BytesIO(furniture_pdf)) as furniture:
-        if len(furniture.pages) != len(page_map.pages):
-            raise AssertionError("furniture does not have one page per book page")
-        for info in page_map.pages:
+        for offset, furniture_page in enumerate(furniture.pages):
+            info = page_map.pages[first_page + offset]
             if info.folio is None and info.running_head is None:
                 continue
             page = pdf.pages[info.index]
-            form = pdf.copy_foreign(furniture.pages[info.index].as_form_xobject())
+            form = pdf.copy_foreign(furniture_page.as_form_xobject())
             # A part's pages share one resource dictionary: one name per page.
             name = page.add_resource(form, pikepdf.Name.XObject,
                                      pikepdf.Name(f"/Furniture{info.index}"))

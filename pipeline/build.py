@@ -6,7 +6,7 @@
 4. typeset every chapter and the back cover as separate parts, in parallel;
 5. plan the pages: where each part starts, every page's label and furniture;
 6. typeset the front matter, whose contents now know the true page numbers;
-7. typeset the page furniture (running heads, folios) for the whole book;
+7. typeset the page furniture (running heads, folios), in runs of pages;
 8. merge, link, outline, label, write the PDF atomically.
 """
 
@@ -48,7 +48,7 @@ from pipeline.model import (
     TocEntry,
     shown_path,
 )
-from pipeline.pagemap import PartSpec, plan_book
+from pipeline.pagemap import PartSpec, furniture_runs, plan_book
 from pipeline.progress import Progress
 from pipeline.sources import load_chapters
 from pipeline.templates import FRONT, Templates, collected_sources
@@ -76,13 +76,30 @@ class Stopwatch:
 
 @dataclass(frozen=True)
 class Book:
-    """The sources, read, converted and linted once for every edition built from them."""
+    """The sources, read and converted once for every edition built from them.
+
+    Linting waits until the typesetter's workers are busy (`lint`), so that it
+    runs on the core they leave free, once whatever the number of editions.
+    """
 
     config: Config
     converted: list[ConvertedChapter]
+    fonts: tuple[FontFace, ...]
+    _linted: list[Linted] = field(default_factory=list, repr=False, compare=False)
+
+    def lint(self, watch: Stopwatch) -> Linted:
+        if not self._linted:
+            with watch.stage("lint"):
+                findings, grades = lint_book(self.converted, self.config)
+                longest = longest_by_chapter(self.converted, self.config)
+            self._linted.append(Linted(findings, grades, longest))
+        return self._linted[0]
+
+
+@dataclass(frozen=True)
+class Linted:
     findings: list[Finding]
     grades: dict[str, float]
-    fonts: tuple[FontFace, ...]
     longest: dict[str, tuple[tuple[int, int], ...]]
 
 
@@ -92,13 +109,11 @@ def read_book(root: Path, watch: Stopwatch) -> Book:
         chapters = load_chapters(config)
     with watch.stage("convert"):
         converted = convert_book(chapters, root)
-    with watch.stage("lint"):
-        findings, grades = lint_book(converted, config)
     with watch.stage("fonts"):
         fonts = trimmed_faces(
             config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
         )
-    return Book(config, converted, findings, grades, fonts, longest_by_chapter(converted, config))
+    return Book(config, converted, fonts)
 
 
 def build(
@@ -177,7 +192,9 @@ def build_edition(
 
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
-        rendered = typeset_all(parts, root, jobs, cache=cache, progress=watch.progress)
+        rendered = typeset_all(parts, root, jobs, cache=cache, progress=watch.progress,
+                               meanwhile=lambda: book.lint(watch))
+    linted = book.lint(watch)
     *chapter_parts, back = rendered
     specs = [
         PartSpec.of(part, c.chapter.title) for part, c in zip(chapter_parts, converted, strict=True)
@@ -186,16 +203,24 @@ def build_edition(
 
     with watch.stage("front matter"):
         # Body labels do not depend on the front matter's length (the body starts
-        # at 1), so a provisional plan gives the contents their true numbers.
+        # at 1, on a right-hand page), so a provisional plan gives the contents
+        # their true numbers, and the body's furniture can be typeset beside them.
         provisional = plan_book(PartSpec(FRONT, 1, None), specs, back_spec, config.title, multiple)
         toc = contents(converted, provisional)
-        (front,) = typeset_all([templates.front(toc)], root, cache=cache,
-                               progress=watch.progress)
+        body_furniture = [templates.furniture(pages)
+                          for _, pages in furniture_runs(provisional)[1:]]
+        front, *early = typeset_all([templates.front(toc), *body_furniture], root, jobs,
+                                    cache=cache, progress=watch.progress)
         page_map = plan_book(PartSpec.of(front, None), specs, back_spec, config.title, multiple)
 
     with watch.stage("furniture"):
-        (furniture,) = typeset_all([templates.furniture(page_map)], root, cache=cache,
-                                   progress=watch.progress)
+        runs = furniture_runs(page_map)
+        ready = {part.html: made for part, made in zip(body_furniture, early, strict=True)}
+        wanted = [templates.furniture(pages) for _, pages in runs]
+        made = iter(typeset_all([p for p in wanted if p.html not in ready], root, jobs,
+                                cache=cache, progress=watch.progress))
+        furniture = [(first, ready[part.html] if part.html in ready else next(made))
+                     for (first, _), part in zip(runs, wanted, strict=True)]
 
     metadata = Metadata(
         title=config.title,
@@ -206,9 +231,9 @@ def build_edition(
         created=created_at(config, source_date_epoch),
     )
     linear = output.with_name(f"{output.stem}-linear.pdf") if edition.impose else output
-    findings = list(book.findings)
+    findings = list(linted.findings)
     today = today or date.today()
-    every_part = [front, *chapter_parts, back, furniture]
+    every_part = [front, *chapter_parts, back, *(part for _, part in furniture)]
     key = _book_key(edition, metadata, toc, page_map, every_part, config, today)
     record = root / "output" / ".cache" / "books" / f"{_digest(str(linear))[:16]}.json"
     earlier = None if edition.impose else _accepted_before(record, key, linear)
@@ -266,7 +291,7 @@ def build_edition(
             sheets, extras = _impose(pdf, edition, output, templates, root)
 
     sources = {c.chapter.slug: c.chapter.path for c in converted}
-    for part in [front, *rendered, furniture]:
+    for part in [front, *rendered, *(part for _, part in furniture)]:
         where = sources.get(part.name, config.path)
         for warning in part.warnings:
             log.warning("%s: warning: %s", where.relative_to(root), warning)
@@ -277,8 +302,8 @@ def build_edition(
         bytes=len(pdf),
         seconds={**watch.seconds, "total": time.perf_counter() - started},
         findings=tuple(sorted(findings, key=Finding.sort_key)),
-        grades=book.grades,
-        longest=book.longest,
+        grades=linted.grades,
+        longest=linted.longest,
         cache_hits=cache.hits,
         cache_misses=cache.misses,
         rejected=rejected,

@@ -22,10 +22,16 @@ pages where the headings are really printed, and so on. Checks:
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
 import re
-from collections.abc import Sequence
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pikepdf
@@ -54,23 +60,63 @@ def preflight(
 
     `layout` tells where the running heads and folios are (the page margins).
     """
-    reader = PdfReader(pdf_path)
-    layout = layout or config.layout
-    pages = read_pages(pdf_path, layout.head_band_pt, layout.foot_band_pt)
-    labels = reader.page_labels
-    checker = _Checker(shown_as)
-    _page_count(checker, len(pages), config, fold)
-    contents = contents_entries(pages)
-    numbers = _contents(checker, pages, labels, contents, expected)
-    _outline(checker, reader, labels, numbers, expected)
-    _blank_pages(checker, pages, labels, numbers, expected)
-    with pikepdf.open(pdf_path) as pdf:
-        _fonts(checker, pdf, labels)
-        _images(checker, pdf, labels, config.checks.min_image_ppi)
-        _accessibility(checker, pdf, labels)
+    with _beside(_structure_findings, pdf_path, shown_as, config.checks.min_image_ppi) as beside:
+        reader = PdfReader(pdf_path)
+        layout = layout or config.layout
+        pages = read_pages(pdf_path, layout.head_band_pt, layout.foot_band_pt)
+        labels = page_labels(pdf_path)
+        checker = _Checker(shown_as)
+        _page_count(checker, len(pages), config, fold)
+        contents = contents_entries(pages)
+        numbers = _contents(checker, pages, labels, contents, expected)
+        _outline(checker, reader, labels, numbers, expected)
+        _blank_pages(checker, pages, labels, numbers, expected)
+        checker.findings += beside()
     _links(checker, reader, labels)
     _metadata(checker, reader, pages, labels, config, today)
     return checker.findings
+
+
+def page_labels(pdf_path: Path) -> list[str]:
+    with pikepdf.open(pdf_path) as pdf:
+        return [page.label for page in pdf.pages]
+
+
+def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int) -> list[Finding]:
+    """The checks that read the PDF's objects: fonts, images, tagging."""
+    checker = _Checker(shown_as)
+    with pikepdf.open(pdf_path) as pdf:
+        labels = [page.label for page in pdf.pages]
+        _fonts(checker, pdf, labels)
+        _images(checker, pdf, labels, min_ppi)
+        _accessibility(checker, pdf, labels)
+    return checker.findings
+
+
+@contextmanager
+def _beside(
+    check: Callable[[Path, str, int], list[Finding]], *args: Any
+) -> Iterator[Callable[[], list[Finding]]]:
+    """Run `check` in a forked process while this one reads the text; yield its result.
+
+    Both halves take about as long (reading every page's text with pdfium;
+    parsing every content stream with pikepdf). On one core it runs here.
+    """
+    if len(os.sched_getaffinity(0)) < 2:
+        yield lambda: check(*args)
+        return
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_ignore_interrupts)
+    try:
+        future = pool.submit(check, *args)
+        yield future.result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """In the helper process: Ctrl-C is for the command, which stops the helper itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def handout_findings(pdf: bytes, shown_as: str, max_pages: int) -> list[Finding]:

@@ -122,3 +122,32 @@ def plan_book(
                 Anchor(anchor.name, placement.first_page + anchor.page, anchor.x_pt, anchor.y_pt),
             )
     return PageMap(tuple(pages), tuple(placements), anchors, padding)
+
+
+# Furniture is typeset in runs of at least this many pages, cut where a part
+# starts: an edit that moves pages retypesets only the runs after it, and each
+# run is worth a process's start-up cost.
+FURNITURE_RUN_PAGES = 24
+
+
+def furniture_runs(page_map: PageMap, run_pages: int = FURNITURE_RUN_PAGES
+                   ) -> list[tuple[int, tuple[PageInfo, ...]]]:
+    """(first page, pages) of each run of pages whose furniture is typeset together.
+
+    The front matter (with the blank page after it) is a run of its own: the
+    body's runs are the same whatever the front matter's length, since the body
+    always starts on a right-hand page numbered 1.
+    """
+    pages = page_map.pages
+    body = page_map.placements[1].first_page if len(page_map.placements) > 1 else len(pages)
+    runs = [(0, pages[:body])] if body else []
+    start = body
+    for placement in page_map.placements[2:]:
+        if placement.first_page - start >= run_pages:
+            runs.append((start, pages[start:placement.first_page]))
+            start = placement.first_page
+    if start < len(pages):
+        if len(pages) - start < run_pages and len(runs) > 1:  # too short on its own
+            start = runs.pop()[0]
+        runs.append((start, pages[start:]))
+    return runs

@@ -7,6 +7,7 @@ page furniture that is laid over every page) is one HTML document.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,7 +26,7 @@ from pipeline.model import (
     ConvertedChapter,
     Edition,
     Layout,
-    PageMap,
+    PageInfo,
     PageSize,
     Part,
     Source,
@@ -242,8 +243,9 @@ class Templates:
         )
         return Part("how-to-print", html, self.config.path, PROJECT_URL, tagged=False)
 
-    def furniture(self, page_map: PageMap) -> Part:
-        html = self._render("furniture.html", self.config.path, pages=page_map.pages)
+    def furniture(self, pages: Sequence[PageInfo]) -> Part:
+        """Running heads and folios for a run of the book's pages, one page each."""
+        html = self._render("furniture.html", self.config.path, pages=pages)
         return Part(FURNITURE, html, self.config.path, PROJECT_URL, tagged=False)
 
 

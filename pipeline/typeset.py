@@ -368,8 +368,13 @@ def typeset_all(
     keep_local_links: bool = False,
     cache: PartCache | None = None,
     progress: Progress | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[RenderedPart]:
-    """Typeset parts (those not in the cache), in parallel worker processes."""
+    """Typeset parts (those not in the cache), in parallel worker processes.
+
+    `meanwhile` runs in this process while the workers typeset (once they
+    have all started: nothing forks while it runs).
+    """
     options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
                "pdf": PDF_OPTIONS}
     keys = [cache.key(part, options) for part in parts] if cache else [""] * len(parts)
@@ -382,7 +387,7 @@ def typeset_all(
         progress.advance("typeset", cached + done, len(parts), name)
 
     made = _typeset_many([parts[i] for i in missing], root, jobs, whole_fonts,
-                         keep_local_links, finished)
+                         keep_local_links, finished, meanwhile or (lambda: None))
     for i, part in zip(missing, made, strict=True):
         found[i] = part
         if cache:
@@ -393,9 +398,11 @@ def typeset_all(
 def _typeset_many(
     parts: Sequence[Part], root: Path, jobs: int | None, whole_fonts: bool,
     keep_local_links: bool, finished: Callable[[int, str], None],
+    meanwhile: Callable[[], object],
 ) -> list[RenderedPart]:
     jobs = jobs or default_jobs()
     if jobs <= 1 or len(parts) <= 1:
+        meanwhile()
         one_by_one = []
         for part in parts:
             one_by_one.append(typeset(part, root, whole_fonts, keep_local_links))
@@ -411,6 +418,7 @@ def _typeset_many(
                 pool.submit(_typeset_job, (parts[i], root, whole_fonts, keep_local_links)): i
                 for i in order
             }
+            meanwhile()
             made: dict[int, RenderedPart] = {}
             failed: dict[int, BaseException] = {}
             for future in as_completed(futures):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.model import Anchor
-from pipeline.pagemap import PartSpec, plan_book, to_roman
+from pipeline.pagemap import PartSpec, furniture_runs, plan_book, to_roman
 
 
 def test_roman_numerals() -> None:
@@ -80,3 +80,26 @@ def test_anchors_are_mapped_to_physical_pages() -> None:
     assert page_map.anchor("b").page == 6  # after a's blank left page
     assert page_map.label_of("b--x") == "5"
     assert page_map.anchor("b--x").y_pt == 300
+
+
+def _runs(front: int, chapters: list[int]) -> list[tuple[int, tuple[object, ...]]]:
+    specs = [PartSpec(f"c{n}", count, f"C{n}") for n, count in enumerate(chapters)]
+    page_map = plan_book(PartSpec("front", front, None), specs, PartSpec("back", 1, None), "B")
+    return furniture_runs(page_map, run_pages=10)
+
+
+def test_furniture_runs_cover_every_page_and_cut_where_parts_start() -> None:
+    runs = _runs(3, [7, 5, 9, 4, 12])
+    pages = [page for _, run in runs for page in run]
+    assert [page.index for page in pages] == list(range(len(pages)))  # each page once
+    assert [first for first, _ in runs] == [0, 4, 18, 28]
+    assert all(len(run) >= 10 for _, run in runs[1:-1])
+    assert all(page.part == "front" or page.part is None for page in runs[0][1])
+
+
+def test_body_furniture_runs_do_not_depend_on_the_front_matter() -> None:
+    def body(front: int) -> list[object]:
+        return [tuple((p.label, p.folio, p.running_head, p.side) for p in run)
+                for _, run in _runs(front, [7, 5, 9, 4, 12])[1:]]
+
+    assert body(1) == body(3) == body(6)

@@ -53,3 +53,31 @@ def test_fetching_outside_the_project_is_refused(url: str) -> None:
     problem = caught.value.problems[0]
     assert problem.path == "chapters/01-about.md"
     assert "refused to load" in problem.message
+
+
+def _font_part(tmp_path: Path, text: str, font: Path) -> Part:
+    html = (f'<html><head><style>@font-face {{ font-family: "T"; '
+            f'src: url("{PROJECT_URL}{font.name}"); }} body {{ font-family: "T"; }}</style>'
+            f"</head><body><p>{text}</p></body></html>")
+    return Part("t", html, tmp_path / "x.md", PROJECT_URL)
+
+
+def test_a_kept_font_configuration_changes_no_byte(tmp_path: Path) -> None:
+    import pipeline.typeset as typesetter
+
+    regular = next(f for f in shipped_faces(REPO / "styles" / "fonts") if f.weight == 400
+                   and f.style == "normal")
+    font = tmp_path / "face.ttf"
+    font.write_bytes(regular.path.read_bytes())
+    first = typeset(_font_part(tmp_path, "One text, then another.", font), tmp_path)
+    kept = dict(typesetter._FONT_CONFIGURATIONS)
+    typeset(_font_part(tmp_path, "Something else entirely.", font), tmp_path)
+    assert dict(typesetter._FONT_CONFIGURATIONS) == kept  # the same one, used again
+    again = typeset(_font_part(tmp_path, "One text, then another.", font), tmp_path)
+    assert again.pdf == first.pdf
+    # Another font behind the same address is another configuration.
+    other = next(f for f in shipped_faces(REPO / "styles" / "fonts") if f.weight == 700)
+    font.write_bytes(other.path.read_bytes())
+    bold = typeset(_font_part(tmp_path, "One text, then another.", font), tmp_path)
+    assert set(typesetter._FONT_CONFIGURATIONS) - set(kept)
+    assert bold.pdf != first.pdf

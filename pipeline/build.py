@@ -52,7 +52,7 @@ from pipeline.pagemap import PartSpec, furniture_runs, plan_book
 from pipeline.progress import Progress
 from pipeline.sources import load_chapters
 from pipeline.templates import FRONT, Templates, collected_sources
-from pipeline.typeset import engine, typeset, typeset_all
+from pipeline.workers import Workers, engine, typeset_all
 
 log = logging.getLogger("booklet")
 
@@ -135,12 +135,14 @@ def build(
     watch = Stopwatch(progress=progress or Progress())
     started = time.perf_counter()
     try:
-        book = read_book(root, watch)
-        chosen = book.config.edition_named(edition)
-        if output is None:
-            output = root / "output" / (f"editions/{chosen.name}.pdf" if edition else "guide.pdf")
-        return build_edition(book, chosen, output, watch, started, jobs, source_date_epoch,
-                             strict, today)
+        with Workers(jobs) as workers:  # they start while the sources are read
+            book = read_book(root, watch)
+            chosen = book.config.edition_named(edition)
+            if output is None:
+                output = root / "output" / (
+                    f"editions/{chosen.name}.pdf" if edition else "guide.pdf")
+            return build_edition(book, chosen, output, watch, started, workers,
+                                 source_date_epoch, strict, today)
     finally:
         watch.progress.clear()
 
@@ -160,14 +162,16 @@ def build_all_editions(
     started = time.perf_counter()
     reports = []
     try:
-        book = read_book(root, watch)
-        for edition in book.config.editions:
-            output = root / "output" / "editions" / f"{edition.name}.pdf"
-            reports.append(build_edition(book, edition, output,
-                                         Stopwatch(dict(watch.seconds), progress),
-                                         started, jobs, source_date_epoch, strict, today))
-            started = time.perf_counter()
-            watch = Stopwatch(progress=progress)
+        with Workers(jobs) as workers:
+            book = read_book(root, watch)
+            for edition in book.config.editions:
+                output = root / "output" / "editions" / f"{edition.name}.pdf"
+                reports.append(build_edition(book, edition, output,
+                                             Stopwatch(dict(watch.seconds), progress),
+                                             started, workers, source_date_epoch, strict,
+                                             today))
+                started = time.perf_counter()
+                watch = Stopwatch(progress=progress)
     finally:
         progress.clear()
     return reports
@@ -179,7 +183,7 @@ def build_edition(
     output: Path,
     watch: Stopwatch,
     started: float,
-    jobs: int | None,
+    workers: Workers,
     source_date_epoch: int | None,
     strict: bool,
     today: date | None,
@@ -192,8 +196,8 @@ def build_edition(
 
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
-        rendered = typeset_all(parts, root, jobs, cache=cache, progress=watch.progress,
-                               meanwhile=lambda: book.lint(watch))
+        rendered = typeset_all(parts, root, cache=cache, progress=watch.progress,
+                               meanwhile=lambda: book.lint(watch), workers=workers)
     linted = book.lint(watch)
     *chapter_parts, back = rendered
     specs = [
@@ -209,16 +213,16 @@ def build_edition(
         toc = contents(converted, provisional)
         body_furniture = [templates.furniture(pages)
                           for _, pages in furniture_runs(provisional)[1:]]
-        front, *early = typeset_all([templates.front(toc), *body_furniture], root, jobs,
-                                    cache=cache, progress=watch.progress)
+        front, *early = typeset_all([templates.front(toc), *body_furniture], root,
+                                    cache=cache, progress=watch.progress, workers=workers)
         page_map = plan_book(PartSpec.of(front, None), specs, back_spec, config.title, multiple)
 
     with watch.stage("furniture"):
         runs = furniture_runs(page_map)
         ready = {part.html: made for part, made in zip(body_furniture, early, strict=True)}
         wanted = [templates.furniture(pages) for _, pages in runs]
-        made = iter(typeset_all([p for p in wanted if p.html not in ready], root, jobs,
-                                cache=cache, progress=watch.progress))
+        made = iter(typeset_all([p for p in wanted if p.html not in ready], root,
+                                cache=cache, progress=watch.progress, workers=workers))
         furniture = [(first, ready[part.html] if part.html in ready else next(made))
                      for (first, _), part in zip(runs, wanted, strict=True)]
 
@@ -263,7 +267,7 @@ def build_edition(
                 expected = contents(converted, None)
                 checked = preflight(
                     temporary, config, expected, shown_path(linear, root), today,
-                    fold=edition.impose, layout=edition.layout,
+                    fold=edition.impose, layout=edition.layout, workers=workers,
                 )
                 findings += checked
                 if strict:
@@ -362,6 +366,8 @@ def _impose(
     linear_pdf: bytes, edition: Edition, output: Path, templates: Templates, root: Path
 ) -> tuple[int, list[Path]]:
     """Write the imposed print file and its how-to-print sheet; return sheets and paths."""
+    from pipeline.typeset import typeset  # WeasyPrint, here in this process
+
     labels = PdfReader(io.BytesIO(linear_pdf)).page_labels
     pages = len(labels)
     sides = sheet_sides(pages, edition)
@@ -465,6 +471,8 @@ def build_single_pass(root: Path) -> tuple[bytes, int]:
     Returns the PDF and its page count. Used by tests and the benchmark to hold
     the per-part build to its size and speed targets.
     """
+    from pipeline.typeset import typeset  # WeasyPrint, here in this process
+
     root = root.resolve()
     config = load_config(root)
     converted = convert_book(load_chapters(config), root)

@@ -22,12 +22,8 @@ pages where the headings are really printed, and so on. Checks:
 from __future__ import annotations
 
 import io
-import multiprocessing
-import os
 import re
-import signal
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -42,6 +38,7 @@ from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
 from pipeline.pdftext import Page, read_pages, shown_glyphs
 from pipeline.tags import accessibility_problems
+from pipeline.workers import Workers, default_jobs
 
 TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>\S*)$")
 SHIPPED_FONT_PREFIX = FAMILY.replace(" ", "-")
@@ -55,12 +52,15 @@ def preflight(
     today: date,
     fold: bool = False,
     layout: Layout | None = None,
+    workers: Workers | None = None,
 ) -> list[Finding]:
     """Check the PDF at `pdf_path`; findings name it as `shown_as` (e.g. output/guide.pdf).
 
     `layout` tells where the running heads and folios are (the page margins).
     """
-    with _beside(_structure_findings, pdf_path, shown_as, config.checks.min_image_ppi) as beside:
+    beside = _beside(workers, _structure_findings, pdf_path, shown_as,
+                     config.checks.min_image_ppi)
+    with beside as structure_findings:
         reader = PdfReader(pdf_path)
         layout = layout or config.layout
         pages = read_pages(pdf_path, layout.head_band_pt, layout.foot_band_pt)
@@ -71,7 +71,7 @@ def preflight(
         numbers = _contents(checker, pages, labels, contents, expected)
         _outline(checker, reader, labels, numbers, expected)
         _blank_pages(checker, pages, labels, numbers, expected)
-        checker.findings += beside()
+        checker.findings += structure_findings()
     _links(checker, reader, labels)
     _metadata(checker, reader, pages, labels, config, today)
     return checker.findings
@@ -95,28 +95,19 @@ def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int) -> list[Fin
 
 @contextmanager
 def _beside(
-    check: Callable[[Path, str, int], list[Finding]], *args: Any
+    workers: Workers | None, check: Callable[..., list[Finding]], *args: Any
 ) -> Iterator[Callable[[], list[Finding]]]:
-    """Run `check` in a forked process while this one reads the text; yield its result.
+    """Run `check` in a worker while this process reads the text; yield its result.
 
     Both halves take about as long (reading every page's text with pdfium;
-    parsing every content stream with pikepdf). On one core it runs here.
+    parsing every content stream with pikepdf). Without `workers`, the
+    command's own, a process is forked for it; on one core it runs here.
     """
-    if len(os.sched_getaffinity(0)) < 2:
-        yield lambda: check(*args)
+    if workers is not None:
+        yield workers.submit(check, *args).result
         return
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_ignore_interrupts)
-    try:
-        future = pool.submit(check, *args)
-        yield future.result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _ignore_interrupts() -> None:
-    """In the helper process: Ctrl-C is for the command, which stops the helper itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with Workers(min(2, default_jobs()), typesetting=False) as own:
+        yield own.submit(check, *args).result
 
 
 def handout_findings(pdf: bytes, shown_as: str, max_pages: int) -> list[Finding]:

@@ -14,6 +14,10 @@ from pathlib import Path
 
 PT_PER_MM = 72 / 25.4
 PT_PER_PX = 0.75  # CSS px (1/96 in) to PDF points (1/72 in)
+# Options for every part's PDF: fonts are embedded whole (they are already trimmed
+# to the book's characters, see fonts.py) so that identical font files in
+# different parts can be merged into one.
+PDF_OPTIONS = {"full_fonts": True, "hinting": False, "uncompressed_pdf": False}
 
 
 # Documents name project files by this URL prefix instead of their absolute path,

@@ -1,6 +1,7 @@
 """Part (an HTML document) -> RenderedPart (a PDF part and where its anchors are).
 
-The only module that imports WeasyPrint. Every fetch goes through
+The only module that imports WeasyPrint (workers.py runs it in worker
+processes, which import it themselves). Every fetch goes through
 ProjectFetcher, which serves files inside the project and refuses the rest,
 so a document can never read the machine's files or the network.
 
@@ -16,30 +17,26 @@ import base64
 import contextlib
 import hashlib
 import logging
-import multiprocessing
 import os
 import re
-import signal
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
 from weasyprint import HTML
-from weasyprint import __version__ as weasyprint_version
 from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
-from pipeline.cache import PartCache
 from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
 from pipeline.images import image_problem
 from pipeline.model import (
     LIMITS,
+    PDF_OPTIONS,
     PROJECT_URL,
     PT_PER_PX,
     Anchor,
@@ -50,14 +47,7 @@ from pipeline.model import (
     megabytes,
     shown_path,
 )
-from pipeline.progress import Progress
 from pipeline.tags import placeholder
-
-# Options for every write: fonts are embedded whole (they are already trimmed to
-# the book's characters, see fonts.py) so that identical font files in different
-# parts can be merged into one.
-PDF_OPTIONS = {"full_fonts": True, "hinting": False, "uncompressed_pdf": False}
-
 
 SHIPPED_FAMILIES = {FAMILY, *FALLBACK_FAMILIES}
 # WeasyPrint's warnings when a resource could not be used; each stops the part.
@@ -355,103 +345,9 @@ def _one_per_line(
     return merged
 
 
-def _typeset_job(args: tuple[Part, Path, bool, bool]) -> RenderedPart:
-    part, root, whole_fonts, keep_local_links = args
-    return typeset(part, root, whole_fonts, keep_local_links)
 
 
-def typeset_all(
-    parts: Sequence[Part],
-    root: Path,
-    jobs: int | None = None,
-    whole_fonts: bool = True,
-    keep_local_links: bool = False,
-    cache: PartCache | None = None,
-    progress: Progress | None = None,
-    meanwhile: Callable[[], object] | None = None,
-) -> list[RenderedPart]:
-    """Typeset parts (those not in the cache), in parallel worker processes.
+# What the other modules used to find here.
+from pipeline.workers import default_jobs, engine, typeset_all  # noqa: E402
 
-    `meanwhile` runs in this process while the workers typeset (once they
-    have all started: nothing forks while it runs).
-    """
-    options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
-               "pdf": PDF_OPTIONS}
-    keys = [cache.key(part, options) for part in parts] if cache else [""] * len(parts)
-    found = [cache.get(key) if cache else None for key in keys]
-    missing = [i for i, part in enumerate(found) if part is None]
-    progress = progress or Progress()
-    cached = len(parts) - len(missing)
-
-    def finished(done: int, name: str) -> None:
-        progress.advance("typeset", cached + done, len(parts), name)
-
-    made = _typeset_many([parts[i] for i in missing], root, jobs, whole_fonts,
-                         keep_local_links, finished, meanwhile or (lambda: None))
-    for i, part in zip(missing, made, strict=True):
-        found[i] = part
-        if cache:
-            cache.put(keys[i], part)
-    return [part for part in found if part is not None]
-
-
-def _typeset_many(
-    parts: Sequence[Part], root: Path, jobs: int | None, whole_fonts: bool,
-    keep_local_links: bool, finished: Callable[[int, str], None],
-    meanwhile: Callable[[], object],
-) -> list[RenderedPart]:
-    jobs = jobs or default_jobs()
-    if jobs <= 1 or len(parts) <= 1:
-        meanwhile()
-        one_by_one = []
-        for part in parts:
-            one_by_one.append(typeset(part, root, whole_fonts, keep_local_links))
-            finished(len(one_by_one), part.name)
-        return one_by_one
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context,
-                             initializer=_ignore_interrupts) as pool:
-        try:
-            # Longest parts first, so that no worker is left with a big one at the end.
-            order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
-            futures = {
-                pool.submit(_typeset_job, (parts[i], root, whole_fonts, keep_local_links)): i
-                for i in order
-            }
-            meanwhile()
-            made: dict[int, RenderedPart] = {}
-            failed: dict[int, BaseException] = {}
-            for future in as_completed(futures):
-                index = futures[future]
-                error = future.exception()
-                if error is None:
-                    made[index] = future.result()
-                    finished(len(made), parts[index].name)
-                else:
-                    failed[index] = error
-        except BaseException:
-            # Ctrl-C: the parts not yet started are not wanted.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    if failed:
-        raise failed[min(failed)]  # the first part's problem, whichever finished first
-    return [made[i] for i in range(len(parts))]
-
-
-def _ignore_interrupts() -> None:
-    """In a worker: Ctrl-C is for the command, which stops the workers itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever the command made of it
-
-
-def engine() -> str:
-    """What typesets, for the cache key: a new WeasyPrint means new pages."""
-    return f"weasyprint {weasyprint_version}"
-
-
-def default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
+__all__ = ["ProjectFetcher", "default_jobs", "engine", "typeset", "typeset_all"]

@@ -1,0 +1,172 @@
+"""Parts -> RenderedParts, in worker processes, from the cache where it can.
+
+A command that will typeset starts its workers first (`Workers`), before it
+reads the sources: each worker imports WeasyPrint (most of a second) while
+this process reads and converts the chapters, and keeps its font
+configuration from one part to the next (typeset.py). Nothing here imports
+WeasyPrint: only the workers, or a command that typesets in its own process,
+do. The workers are forked; they are started while this process has no other
+thread, and nothing else forks while a `meanwhile` runs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pipeline.cache import PartCache
+from pipeline.model import PDF_OPTIONS, Part, RenderedPart
+from pipeline.progress import Progress
+
+T = TypeVar("T")
+
+
+class Workers:
+    """Worker processes for one command; with one job, everything runs here."""
+
+    def __init__(self, jobs: int | None = None, typesetting: bool = True) -> None:
+        self.jobs = jobs or default_jobs()
+        self.typesetting = typesetting  # import WeasyPrint in each worker as it starts
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Workers:
+        if self.jobs > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker, initargs=(self.typesetting,),
+            )
+            self._pool.submit(int)  # a forked pool starts all its workers at the first job
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._pool is not None:
+            # After Ctrl-C or an error, the jobs not yet started are not wanted.
+            self._pool.shutdown(wait=error is None, cancel_futures=True)
+            self._pool = None
+
+    @property
+    def parallel(self) -> bool:
+        return self._pool is not None
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        """Run `function(*args)` in a worker (here, at once, without workers)."""
+        if self._pool is not None:
+            return self._pool.submit(function, *args)
+        future: Future[T] = Future()
+        try:
+            future.set_result(function(*args))
+        except Exception as error:  # handed over like a worker's
+            future.set_exception(error)
+        return future
+
+
+def _start_worker(typesetting: bool) -> None:
+    """In a worker: Ctrl-C is for the command, which stops the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever the command made of it
+    if typesetting:
+        import pipeline.typeset  # noqa: F401  (WeasyPrint, before the first part comes)
+
+
+def _typeset_job(part: Part, root: Path, whole_fonts: bool, keep_local_links: bool
+                 ) -> RenderedPart:
+    from pipeline.typeset import typeset
+
+    return typeset(part, root, whole_fonts, keep_local_links)
+
+
+def typeset_all(
+    parts: Sequence[Part],
+    root: Path,
+    jobs: int | None = None,
+    whole_fonts: bool = True,
+    keep_local_links: bool = False,
+    cache: PartCache | None = None,
+    progress: Progress | None = None,
+    meanwhile: Callable[[], object] | None = None,
+    workers: Workers | None = None,
+) -> list[RenderedPart]:
+    """Typeset parts (those not in the cache), in parallel worker processes.
+
+    With `workers`, their processes typeset (even a single part); without,
+    a pool of `jobs` processes is started for these parts alone. `meanwhile`
+    runs in this process while the workers typeset.
+    """
+    options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
+               "pdf": PDF_OPTIONS}
+    keys = [cache.key(part, options) for part in parts] if cache else [""] * len(parts)
+    found = [cache.get(key) if cache else None for key in keys]
+    missing = [i for i, part in enumerate(found) if part is None]
+    progress = progress or Progress()
+    cached = len(parts) - len(missing)
+
+    def finished(done: int, name: str) -> None:
+        progress.advance("typeset", cached + done, len(parts), name)
+
+    todo = [parts[i] for i in missing]
+    args = (root, whole_fonts, keep_local_links)
+    if workers is not None:
+        made = _typeset_many(todo, workers, args, finished, meanwhile or (lambda: None))
+    else:
+        with Workers(min(jobs or default_jobs(), len(todo)) or 1) as own:
+            made = _typeset_many(todo, own, args, finished, meanwhile or (lambda: None))
+    for i, part in zip(missing, made, strict=True):
+        found[i] = part
+        if cache:
+            cache.put(keys[i], part)
+    return [part for part in found if part is not None]
+
+
+def _typeset_many(
+    parts: Sequence[Part], workers: Workers, args: tuple[Path, bool, bool],
+    finished: Callable[[int, str], None], meanwhile: Callable[[], object],
+) -> list[RenderedPart]:
+    if not workers.parallel:
+        meanwhile()
+        one_by_one = []
+        for part in parts:
+            one_by_one.append(_typeset_job(part, *args))
+            finished(len(one_by_one), part.name)
+        return one_by_one
+    # Longest parts first, so that no worker is left with a big one at the end.
+    order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
+    futures = {workers.submit(_typeset_job, parts[i], *args): i for i in order}
+    try:
+        meanwhile()
+        made: dict[int, RenderedPart] = {}
+        failed: dict[int, BaseException] = {}
+        for future in as_completed(futures):
+            index = futures[future]
+            error = future.exception()
+            if error is None:
+                made[index] = future.result()
+                finished(len(made), parts[index].name)
+            else:
+                failed[index] = error
+    except BaseException:
+        for future in futures:  # Ctrl-C: the parts not yet started are not wanted
+            future.cancel()
+        raise
+    if failed:
+        raise failed[min(failed)]  # the first part's problem, whichever finished first
+    return [made[i] for i in range(len(parts))]
+
+
+def engine() -> str:
+    """What typesets, for the cache key: a new WeasyPrint means new pages."""
+    return f"weasyprint {metadata.version('weasyprint')}"
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

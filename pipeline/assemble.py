@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+from array import array
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import fontTools
 import pikepdf
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 
+from pipeline.cache import BlobCache
 from pipeline.model import (
     PT_PER_MM,
     Anchor,
@@ -63,6 +66,7 @@ def assemble(
     metadata: Metadata,
     roman_pages: int,
     bleed_mm: float = 0.0,
+    fonts_cache: BlobCache | None = None,
 ) -> bytes:
     """Merge everything into one PDF; `roman_pages` leading pages get roman labels.
 
@@ -102,7 +106,7 @@ def assemble(
         pdf.Root.PageMode = pikepdf.Name.UseOutlines
         if bleed_mm:
             _set_bleed_boxes(pdf, bleed_mm)
-        return _finish(pdf, metadata)
+        return _finish(pdf, metadata, fonts_cache=fonts_cache)
 
 
 def _add_blank_like(pdf: pikepdf.Pdf, model: pikepdf.Page) -> None:
@@ -216,7 +220,8 @@ def finish(
         return _finish(pdf, metadata, trim_fonts)
 
 
-def _finish(pdf: pikepdf.Pdf, metadata: Metadata, trim_fonts: bool = True) -> bytes:
+def _finish(pdf: pikepdf.Pdf, metadata: Metadata, trim_fonts: bool = True,
+            fonts_cache: BlobCache | None = None) -> bytes:
     """Metadata, language, and one final save with object streams and a fixed ID."""
     stamp = _pdf_date(metadata.created)
     pdf.docinfo = pdf.make_indirect(pikepdf.Dictionary(
@@ -230,7 +235,7 @@ def _finish(pdf: pikepdf.Pdf, metadata: Metadata, trim_fonts: bool = True) -> by
         ModDate=stamp,
     ))
     if trim_fonts:
-        trim_embedded_fonts(pdf)
+        trim_embedded_fonts(pdf, fonts_cache)
     pdf.Root.Lang = metadata.language
     pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
     with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
@@ -293,7 +298,7 @@ def _from_roman(label: str) -> int:
     return total
 
 
-def trim_embedded_fonts(pdf: pikepdf.Pdf) -> None:
+def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> None:
     """Cut each embedded font down to the glyphs the merged book really shows.
 
     Every part embeds the same whole (book-trimmed) font file, so after
@@ -331,23 +336,37 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf) -> None:
         visit(page.obj, page.obj.get("/Resources"))
 
     for key, stream in files.items():
-        font = TTFont(io.BytesIO(stream.read_bytes()), recalcTimestamp=False)
-        options = subset.Options()
-        options.retain_gids = True
-        options.ignore_missing_glyphs = True  # ids past the end stand for missing glyphs
-        options.hinting = False
-        options.notdef_outline = True
-        options.layout_features = []
-        options.drop_tables += ["GSUB", "GPOS", "GDEF", "DSIG", "FFTM"]
-        options.name_IDs = ["*"]
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(gids=sorted(used[key]))
-        subsetter.subset(font)
-        out = io.BytesIO()
-        font.save(out)
-        data = out.getvalue()
+        original = stream.read_bytes()
+        glyphs = sorted(used[key])
+        digest = hashlib.sha256(original)
+        digest.update(array("I", glyphs).tobytes())
+        digest.update(f"fonttools {fontTools.version}".encode())
+        name = digest.hexdigest()
+        data = cache.get(name) if cache is not None else None
+        if data is None:
+            data = _subset(original, glyphs)
+            if cache is not None:
+                cache.put(name, data)
         stream.write(data)
         stream.Length1 = len(data)
+
+
+def _subset(font_file: bytes, glyphs: list[int]) -> bytes:
+    font = TTFont(io.BytesIO(font_file), recalcTimestamp=False)
+    options = subset.Options()
+    options.retain_gids = True
+    options.ignore_missing_glyphs = True  # ids past the end stand for missing glyphs
+    options.hinting = False
+    options.notdef_outline = True
+    options.layout_features = []
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "DSIG", "FFTM"]
+    options.name_IDs = ["*"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(gids=glyphs)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
 
 
 def _pdf_date(moment: datetime) -> str:

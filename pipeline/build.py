@@ -28,7 +28,7 @@ from pathlib import Path
 from pypdf import PdfReader
 
 from pipeline.assemble import Metadata, assemble, extract_pages
-from pipeline.cache import PartCache, code_fingerprint
+from pipeline.cache import BlobCache, PartCache, code_fingerprint
 from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
@@ -255,6 +255,7 @@ def build_edition(
                 metadata,
                 roman_pages=roman,
                 bleed_mm=edition.layout.bleed_mm,
+                fonts_cache=BlobCache(cache_dir(root) / "used-glyphs"),
             )
 
     rejected_path = root / "output" / "rejected" / linear.name

@@ -133,6 +133,31 @@ def _decode(data: bytes) -> RenderedPart | None:
         return None
 
 
+BLOB_FORMAT = b"booklet-blob 1"
+
+
+class BlobCache:
+    """Bytes by key (output/.cache/<kind>/), behind a checksum like the parts."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get(self, key: str) -> bytes | None:
+        path = self.folder / key
+        try:
+            magic, checksum, payload = path.read_bytes().split(b"\n", 2)
+        except (OSError, ValueError):
+            return None
+        if magic != BLOB_FORMAT or hashlib.sha256(payload).hexdigest().encode() != checksum:
+            path.unlink(missing_ok=True)  # corrupt: never trusted
+            return None
+        return payload
+
+    def put(self, key: str, data: bytes) -> None:
+        checksum = hashlib.sha256(data).hexdigest().encode()
+        write_atomically(self.folder / key, BLOB_FORMAT + b"\n" + checksum + b"\n" + data)
+
+
 def clean(root: Path) -> list[str]:
     """Empty the cache (typeset parts and trimmed fonts); say what was removed."""
     folder = root.resolve() / "output" / ".cache"

@@ -9,6 +9,7 @@ import pytest
 from conftest import EPOCH, TODAY
 
 from pipeline.build import build
+from pipeline.cache import BlobCache
 from pipeline.cli import main
 from pipeline.model import BuildReport
 
@@ -127,3 +128,16 @@ def test_new_pipeline_code_reuses_nothing(project: Project, monkeypatch: pytest.
     report = again(root)
     assert (report.cache_hits, report.cache_misses) == (0, PARTS)
     assert "assemble" in report.seconds
+
+
+def test_cut_fonts_come_from_the_cache_and_a_damaged_one_is_cut_again(project: Project) -> None:
+    root = project("basic")
+    pdf = again(root).output.read_bytes()
+    cut = sorted((root / "output" / ".cache" / "used-glyphs").iterdir())
+    assert cut  # one per face the book shows
+    for entry in cut:
+        entry.write_bytes(entry.read_bytes()[:-10])  # truncated
+    (root / "output" / "guide.pdf").unlink()  # so that it is assembled again
+    assert again(root).output.read_bytes() == pdf
+    store = BlobCache(root / "output" / ".cache" / "used-glyphs")
+    assert all(store.get(entry.name) is not None for entry in cut)  # whole again

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chapters", type=int, default=20)
-    parser.add_argument("--paragraphs", type=int, default=9)
+    parser.add_argument("--paragraphs", type=int, default=21)  # about 120 pages
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-big", action="store_true", help="skip the 480-page run")
     parser.add_argument("--no-copies", action="store_true", help="skip 100 copies")

@@ -29,6 +29,7 @@ class Line:
     y: float  # bottom of the first character's box
     font: str  # PostScript name, without the subset tag
     size: float
+    right: float = 0.0  # right edge of the last character's advance (not its ink)
 
     @property
     def bold(self) -> bool:
@@ -91,10 +92,12 @@ def _read_page(page: pdfium.PdfPage, head_band: float, foot_band: float) -> Page
         stripped = piece.strip()
         if stripped:
             first = start + (len(piece) - len(piece.lstrip()))
+            last = first + len(stripped) - 1
             left, bottom, _, _ = textpage.get_charbox(first)
+            _, _, right, _ = textpage.get_charbox(last, loose=True)
             lines.append(
                 Line(stripped, left, bottom, _font(textpage, first),
-                     pdfium_raw.FPDFText_GetFontSize(textpage, first))
+                     pdfium_raw.FPDFText_GetFontSize(textpage, first), right)
             )
         start += len(piece) + 2
     textpage.close()

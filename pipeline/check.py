@@ -36,11 +36,13 @@ from pypdf.generic import Destination
 
 from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
-from pipeline.pdftext import Page, read_pages, shown_glyphs
+from pipeline.pdftext import Line, Page, read_pages, shown_glyphs
 from pipeline.tags import accessibility_problems
 from pipeline.workers import Workers, default_jobs
 
-TOC_LINE = re.compile(r"^(?P<title>.+?)[ .]*\.\s*(?P<page>\S*)$")
+# A page number as the contents print it: a folio (arabic or roman), or a
+# placeholder that betrays a broken reference.
+CONTENTS_NUMBER = re.compile(r"[0-9]+|[ivxlcdm]+|[IVXLCDM]+|\?+")
 SHIPPED_FONT_PREFIX = FAMILY.replace(" ", "-")
 
 
@@ -154,26 +156,61 @@ def _page_count(checker: _Checker, count: int, config: Config, fold: bool) -> No
 def contents_entries(pages: list[Page]) -> list[tuple[str, str, int]]:
     """(title, printed number, page index) of each entry of the contents pages.
 
-    A long title wraps: lines without the dot leader belong to the next entry.
+    An entry is its title, then its page number at the right edge of the
+    contents (the dots between them are drawn, not text). A long title wraps:
+    lines that do not reach the right edge belong to the next entry that does,
+    whatever they end with (a title may end in a number). The contents go on
+    over the following pages for as long as most of their lines are entries.
     """
     entries = []
     pending = ""
     in_contents = False
     for index, page in enumerate(pages):
         starts = bool(page.lines) and page.lines[0].text == "Contents"
-        goes_on = in_contents and any(" . ." in line.text for line in page.body)
+        rows = _rows(page.body[1:] if starts else page.body)
+        numbered = _numbered(rows)
+        goes_on = in_contents and sum(n is not None for n in numbered) * 2 >= len(rows) > 0
         in_contents = starts or goes_on
         if not in_contents:
             continue
-        for line in page.body[1:] if starts else page.body:
-            text = f"{pending} {line.text}".strip()
-            match = TOC_LINE.match(text)
-            if match and " . ." in line.text:
-                entries.append((match.group("title").strip(), match.group("page"), index))
-                pending = ""
-            else:
+        for row, number in zip(rows, numbered, strict=True):
+            text = f"{pending} {' '.join(line.text for line in row)}".strip()
+            if number is None:
                 pending = text
+            else:
+                entries.append((text.removesuffix(number).strip(), number, index))
+                pending = ""
     return entries
+
+
+def _rows(lines: Sequence[Line]) -> list[list[Line]]:
+    """Lines printed on one baseline, left to right (a title and its page number)."""
+    rows: list[list[Line]] = []
+    for line in sorted(lines, key=lambda line: -line.y):
+        if rows and abs(rows[-1][0].y - line.y) < line.size / 4:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [sorted(row, key=lambda line: line.x) for row in rows]
+
+
+def _numbered(rows: list[list[Line]]) -> list[str | None]:
+    """For each row: the page number it ends with at the right edge, or None.
+
+    The page numbers are set flush right, and titles wrap well short of them;
+    so a row ends an entry when its last word reaches the rightmost edge of
+    the page's rows.
+    """
+    if not rows:
+        return []
+    edge = max(row[-1].right for row in rows)
+    found: list[str | None] = []
+    for row in rows:
+        last = row[-1]
+        word = last.text.split()[-1]
+        at_edge = last.right >= edge - last.size / 2
+        found.append(word if at_edge and CONTENTS_NUMBER.fullmatch(word) else None)
+    return found
 
 
 def heading_pages(pages: list[Page], title: str, start: int) -> list[int]:

@@ -41,8 +41,8 @@ SHIPPED = (
 )
 
 # Characters the templates and the typesetter may add on their own: digits and
-# roman numerals for folios, typographic quotes and dashes, the dot leader,
-# list bullets, hyphens for hyphenation, and no-break spaces.
+# roman numerals for folios, typographic quotes and dashes, list bullets,
+# hyphens for hyphenation, and no-break spaces.
 ALWAYS = (
     string.printable.strip()
     + " \u00a0\u00ad\u2010\u2011\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u2022\u00b7"

@@ -29,6 +29,7 @@ class Line:
     y: float  # bottom of the first character's box
     font: str  # PostScript name, without the subset tag
     size: float
+    right: float = 0.0  # right edge of the last character's advance (not its ink)
 
     @property
     def bold(self) -> bool:
@@ -88,14 +89,15 @@ def _read_page(page: pdfium.PdfPage, head_band: float, foot_band: float) -> Page
     start = 0
     # pdfium puts generated "\r\n" between lines; indexes in `text` are char indexes.
     for piece in text.split("\r\n"):
-        stripped = piece.strip()
-        if stripped:
-            first = start + (len(piece) - len(piece.lstrip()))
-            left, bottom, _, _ = textpage.get_charbox(first)
-            lines.append(
-                Line(stripped, left, bottom, _font(textpage, first),
-                     pdfium_raw.FPDFText_GetFontSize(textpage, first))
-            )
+        if piece.strip():
+            first = start + len(piece) - len(piece.lstrip())
+            last = start + len(piece.rstrip()) - 1
+            for at, end, right in _printed_lines(textpage, text, first, last):
+                left, bottom, _, _ = textpage.get_charbox(at)
+                lines.append(
+                    Line(text[at : end + 1], left, bottom, _font(textpage, at),
+                         pdfium_raw.FPDFText_GetFontSize(textpage, at), right)
+                )
         start += len(piece) + 2
     textpage.close()
     graphics = 0
@@ -106,6 +108,35 @@ def _read_page(page: pdfium.PdfPage, head_band: float, foot_band: float) -> Page
                 graphics += 1
     page.close()
     return Page(width, height, tuple(lines), head_band, foot_band, graphics)
+
+
+def _printed_lines(
+    textpage: pdfium.PdfTextPage, text: str, first: int, last: int
+) -> list[tuple[int, int, float]]:
+    """pdfium's line, characters `first` to `last`: the printed lines in it.
+
+    Each as (first, last, right edge of the last one's advance). pdfium joins
+    a word hyphenated over two lines into one line, which is kept; but now and
+    then it also runs a line into one printed further down at the same edge (a
+    folio under the last contents number), which is split off.
+    """
+    _, low, _, high = textpage.get_charbox(first, loose=True)
+    _, bottom, right, top = textpage.get_charbox(last, loose=True)
+    if bottom < high and top > low:  # the common case: one line
+        return [(first, last, right)]
+    start = last  # of the characters on the last one's line
+    while start > first:
+        _, below, _, above = textpage.get_charbox(start - 1, loose=True)
+        if not (text[start - 1].isspace() or (below < top and above > bottom)):
+            break
+        start -= 1
+    end = start - 1
+    while end >= first and text[end].isspace():
+        end -= 1
+    if end < first or text[end] == "\ufffe":  # a hyphenated word, on two lines
+        return [(first, last, right)]
+    tail = start + len(text[start : last + 1]) - len(text[start : last + 1].lstrip())
+    return [(first, end, textpage.get_charbox(end, loose=True)[2]), (tail, last, right)]
 
 
 def _font(textpage: pdfium.PdfTextPage, index: int) -> str:

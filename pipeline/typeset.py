@@ -319,7 +319,7 @@ def typeset(
 
 
 def _text_of(box: object) -> str:
-    """The text of a link's element (not of its pseudo-elements: leaders, numbers)."""
+    """The text of a link's element, not of its pseudo-elements (a contents line's number)."""
     element = getattr(box, "element", None)
     return "" if element is None else "".join(element.itertext())
 
@@ -329,7 +329,7 @@ def _one_per_line(
 ) -> list[tuple[str, tuple[float, float, float, float], object]]:
     """One link per element and line, not one per inline box and pseudo-element.
 
-    (A contents line is a title, a dotted leader and a page number.)
+    (A contents line is a title and, in a box of its own, its page number.)
     """
     merged: list[tuple[str, tuple[float, float, float, float], object]] = []
     for target, (x0, y0, x1, y1), box in links:

@@ -111,7 +111,7 @@ def test_links_are_described_by_their_text(basic: Built) -> None:
             for annot in page.obj.get("/Annots", [])
             if annot.get("/Subtype") == "/Link"
         ]
-    assert "Alpha chapter" in described  # a contents line, without its leader and number
+    assert "Alpha chapter" in described  # a contents line, without its page number
     assert all(text.strip() and "booklet-link" not in text for text in described)
 
 

@@ -6,6 +6,7 @@ import itertools
 import re
 from pathlib import Path
 
+import pikepdf
 import pypdfium2
 import pytest
 from conftest import EPOCH, Built, build_book, copy_project
@@ -157,6 +158,71 @@ def test_contents_entries_are_links_to_their_pages(basic: Built) -> None:
             targets.append(reader.get_page_number(page_ref.get_object()))
     labels = [reader.page_labels[t] for t in targets]
     assert labels == [number for _, number in contents_entries(basic)]
+
+
+def test_contents_leaders_are_drawn_not_typed(basic: Built) -> None:
+    """No dots in the contents' text (a screen reader would read them); dots on the page."""
+    index = next(i for i, p in enumerate(basic.pages) if p.lines and p.lines[0].text == "Contents")
+    page = basic.pages[index]
+    assert not re.search(r"\.\s*\.|\u2026", page.text), page.text
+    # The dots are drawn: strokes, each of them an artifact (not read, not tagged).
+    with pikepdf.open(basic.pdf) as pdf:
+        strokes = artifacts = 0
+        open_tags: list[str] = []
+        for operands, operator in pikepdf.parse_content_stream(pdf.pages[index]):
+            op = str(operator)
+            if op in ("BDC", "BMC"):
+                open_tags.append(str(operands[0]))
+            elif op == "EMC":
+                open_tags.pop()
+            elif op in ("S", "s"):
+                strokes += 1
+                artifacts += "/Artifact" in open_tags
+    assert strokes >= len(contents_entries(basic)) and artifacts == strokes
+    # ...and they show, light but visible, on each line between the title and its number.
+    scale = 4
+    document = pypdfium2.PdfDocument(basic.pdf)
+    image = document[index].render(scale=scale, grayscale=True).to_pil()
+    gaps = title_number_gaps(document[index])
+    document.close()
+    assert len(gaps) == len(contents_entries(basic))
+    for baseline, title_end, number_start in gaps:
+        top = round((page.height - baseline - 2) * scale)
+        columns = [
+            min(image.getpixel((x, y)) for y in range(top, top + 4 * scale))
+            for x in range(round(title_end * scale) + 1, round(number_start * scale) - 1)
+        ]
+        inked = [value < 200 for value in columns]
+        dots = sum(1 for a, b in itertools.pairwise(inked) if b and not a)
+        # A dot every 2.4 pt or so, after a space of about 4 pt (0.35 em) each side.
+        expected = (number_start - title_end - 2 * 4.2) / 2.4
+        assert expected > 3 and abs(dots - expected) <= 2 + expected / 10, (baseline, dots)
+        assert 60 < min(columns) < 160, baseline  # grey: lighter than the text, not faint
+
+
+def title_number_gaps(page: pypdfium2.PdfPage) -> list[tuple[float, float, float]]:
+    """(baseline, right edge of the title, left edge of the number) of each contents entry.
+
+    An entry's line is its characters on one baseline; the title and the number
+    are what the widest gap between two characters separates.
+    """
+    text = page.get_textpage()
+    rows: dict[float, list[tuple[float, float, float]]] = {}
+    for index in range(text.count_chars()):
+        if not text.get_text_range(index, 1).strip():
+            continue
+        left, low, right, _ = text.get_charbox(index, loose=True)  # low: the font's descent
+        key = next((k for k in rows if abs(k - low) < 2), low)
+        rows.setdefault(key, []).append((left, right, text.get_charbox(index)[1]))
+    text.close()
+    gaps = []
+    for _, boxes in sorted(rows.items(), reverse=True):
+        boxes.sort()
+        pairs = list(enumerate(itertools.pairwise(boxes)))
+        width, at = max(((b[0] - a[1], i) for i, (a, b) in pairs), default=(0, 0))
+        if width > 20:  # a title, then its number at the far right (a digit: on the baseline)
+            gaps.append((boxes[-1][2], boxes[at][1], boxes[at + 1][0]))
+    return gaps
 
 
 def test_cross_chapter_links_land_on_their_targets(basic: Built) -> None:

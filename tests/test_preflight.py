@@ -13,11 +13,11 @@ from pypdf import PdfReader, PdfWriter
 
 from pipeline import build as build_module
 from pipeline.build import build, contents
-from pipeline.check import preflight
+from pipeline.check import contents_entries, preflight
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.model import TocEntry
-from pipeline.pdftext import Page
+from pipeline.pdftext import Line, Page
 
 Project = Callable[[str | None], Path]
 
@@ -76,6 +76,46 @@ def test_missing_section(project: Project, monkeypatch: pytest.MonkeyPatch) -> N
     errors = [(f.check, f.message) for f in report.findings if f.severity == "error"]
     assert ("contents", "'Table section' is missing from the contents") in errors
     assert ("outline", "'Table section' is missing from the PDF outline") in errors
+
+
+Piece = tuple[str, float, float]  # text, left edge, right edge
+
+
+def printed(*rows: Piece | tuple[Piece, Piece]) -> Page:
+    """A page of rows, one under the other from the top; a row of two pieces is
+    a title and a number that pdfium read as two lines on one baseline."""
+    lines = []
+    for row, pieces in enumerate(rows):
+        for text, x, right in pieces if isinstance(pieces[0], tuple) else [pieces]:
+            lines.append(Line(text, x, 700 - 17 * row, "AtkinsonHyperlegible-Regular", 16, right))
+    return Page(612, 792, tuple(lines))
+
+
+def test_contents_are_read_by_the_numbers_at_the_right_edge() -> None:
+    """Titles then numbers flush right; no dots to go by (they are drawn, not text)."""
+    pages = [
+        printed(("Foreword", 72, 140), ("A page of prose, no contents.", 72, 300)),
+        printed(
+            ("Contents", 72, 170),
+            ("Living with stage 4", 72, 230),  # wrapped: a title may end in a number
+            (("and the months after", 72, 240), ("12", 552, 564)),
+            ("Glossary 14", 72, 564),
+            (("A title printed with a broken number", 88, 330), ("??", 550, 564)),
+            (("Chapter 1", 72, 140), ("iv", 556, 564.2)),
+        ),
+        printed(("Sources 30", 72, 546), ("About the title", 88, 200),
+                ("and the rest 31", 88, 546)),
+        printed(("Chapter one", 72, 200), ("Some prose that ends in 2", 72, 546),
+                ("and goes on for a while", 72, 300), ("before it stops.", 72, 200)),
+    ]
+    assert contents_entries(pages) == [
+        ("Living with stage 4 and the months after", "12", 1),
+        ("Glossary", "14", 1),
+        ("A title printed with a broken number", "??", 1),
+        ("Chapter 1", "iv", 1),
+        ("Sources", "30", 2),  # the contents go on over the next page...
+        ("About the title and the rest", "31", 2),
+    ]  # ...but not into the chapter after them
 
 
 def test_missing_glyph(project: Project) -> None:

@@ -133,7 +133,11 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
     if copies:
         _requests(root)
         shutil.rmtree(root / "output" / "copies", ignore_errors=True)
-        out["g_copies"] = step(root, CODE["g100"])
+        out["g_copies"] = step(root, CODE["g100"])  # the edition is built: it is reused
+        clean_cache(root)  # and now the batch typesets its edition itself
+        (root / "output" / "guide.pdf").unlink()
+        shutil.rmtree(root / "output" / "copies", ignore_errors=True)
+        out["g_copies_cold"] = step(root, CODE["g100"])
     return out
 
 
@@ -159,7 +163,8 @@ def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
         "a": "a one WeasyPrint pass (peer)", "b": "b pandoc + WeasyPrint",
         "c": "c full build, empty cache", "d": "d rebuild, nothing changed",
         "e": "e rebuild, one paragraph edited", "f": "f rebuild, page count changed",
-        "g_handout": "g one handout", "g_copies": "g 100 copies",
+        "g_handout": "g one handout", "g_copies": "g 100 copies (edition built)",
+        "g_copies_cold": "g 100 copies (edition typeset too)",
     }
     for key, label in labels.items():
         if key not in results:
@@ -172,6 +177,12 @@ def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
         rss = (int(r["rss_kb"]) + int(r["children_rss_kb"])) / 1024  # type: ignore[call-overload]
         target = f"<={TARGETS[key]:.2f}" if key in TARGETS else ""
         lines.append(f"{label:<34}{seconds:>9.2f}{seconds / base:>8.2f}{target:>8}{rss:>9.0f}")
+    build = float(results["c"]["seconds"])  # type: ignore[arg-type]
+    copies = [f"{label} {float(results[key]['seconds']) / build:.2f}x"  # type: ignore[arg-type]
+              for key, label in (("g_copies", "edition built"),
+                                 ("g_copies_cold", "edition typeset too")) if key in results]
+    if copies:
+        lines.append("100 copies / full build (c): " + ", ".join(copies) + " (target <=1.5)")
     a, c = results["a"]["extra"], results["c"]["extra"]
     lines.append(f"pages: one pass {a['pages']}, ours {c['pages']}; size: one pass "  # type: ignore[index]
                  f"{a['bytes']} B, ours {c['bytes']} B "  # type: ignore[index]

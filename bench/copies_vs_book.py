@@ -1,9 +1,10 @@
 """Time 100 complimentary copies against one full book build, in one run.
 
-    .venv/bin/python bench/copies_vs_book.py [REPEAT]
+    .venv/bin/python bench/copies_vs_book.py [REPEAT | synthetic]
 
 REPEAT (default 1) makes the book bigger by repeating the starter's skin
-chapter that many times, to see the ratio on a guide of realistic length.
+chapter that many times; `synthetic` uses the benchmark's book of about 120
+pages (bench/synthetic.py), a guide of realistic length.
 
 In a temporary copy of the project: (a) one full build of the default
 edition, with no typeset parts cached; (b) 100 requests (invented names, all
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.synthetic import write_book  # noqa: E402
 from pipeline.build import build  # noqa: E402
 from pipeline.copies import make_copies  # noqa: E402
 
@@ -35,24 +37,31 @@ def clean_parts(root: Path) -> None:
     shutil.rmtree(root / "output" / ".cache" / "parts", ignore_errors=True)
 
 
+def copy_starter(root: Path, repeat: int) -> None:
+    """The starter guide, its skin chapter repeated `repeat` times."""
+    for name in ("booklet.toml", "chapters", "styles"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+    skin = (root / "chapters" / "03-skin-metastasis.md").read_text(encoding="utf-8")
+    extra = []
+    for n in range(2, repeat + 1):
+        (root / "chapters" / f"03-skin-{n}.md").write_text(
+            skin.replace("title: Skin metastasis", f"title: Skin metastasis ({n})"),
+            encoding="utf-8")
+        extra.append(f'"03-skin-{n}.md",')
+    config = (root / "booklet.toml").read_text(encoding="utf-8")
+    config = config.replace('"03-skin-metastasis.md",',
+                            '"03-skin-metastasis.md", ' + " ".join(extra))
+    (root / "booklet.toml").write_text(config, encoding="utf-8")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        for name in ("booklet.toml", "chapters", "styles"):
-            source = ROOT / name
-            (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
-        repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-        skin = (root / "chapters" / "03-skin-metastasis.md").read_text(encoding="utf-8")
-        extra = []
-        for n in range(2, repeat + 1):
-            (root / "chapters" / f"03-skin-{n}.md").write_text(
-                skin.replace("title: Skin metastasis", f"title: Skin metastasis ({n})"),
-                encoding="utf-8")
-            extra.append(f'"03-skin-{n}.md",')
-        config = (root / "booklet.toml").read_text(encoding="utf-8")
-        config = config.replace('"03-skin-metastasis.md",',
-                                '"03-skin-metastasis.md", ' + " ".join(extra))
-        (root / "booklet.toml").write_text(config, encoding="utf-8")
+        if sys.argv[1:] == ["synthetic"]:
+            write_book(root, 20, 21)
+        else:
+            copy_starter(root, int(sys.argv[1]) if len(sys.argv) > 1 else 1)
         with (root / "requests.csv").open("w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["request_id", "name", "address", "city", "country", "copies"])

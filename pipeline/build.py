@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as clock
@@ -125,23 +125,27 @@ def build(
     today: date | None = None,
     edition: str | None = None,
     progress: Progress | None = None,
+    workers: Workers | None = None,
 ) -> BuildReport:
     """Build, lint and preflight one edition (the default one unless named).
 
     The default edition goes to output/guide.pdf, a named one to
     output/editions/<name>.pdf. A book with errors goes to output/rejected/.
+    With `workers` (a command's own, already started), the build typesets in
+    them; otherwise it starts its own (`jobs` of them).
     """
     root = root.resolve()
     watch = Stopwatch(progress=progress or Progress())
     started = time.perf_counter()
     try:
-        with Workers(jobs) as workers:  # they start while the sources are read
+        with nullcontext(workers) if workers else Workers(jobs) as running:
+            # The workers start (importing WeasyPrint) while the sources are read.
             book = read_book(root, watch)
             chosen = book.config.edition_named(edition)
             if output is None:
                 output = root / "output" / (
                     f"editions/{chosen.name}.pdf" if edition else "guide.pdf")
-            return build_edition(book, chosen, output, watch, started, workers,
+            return build_edition(book, chosen, output, watch, started, running,
                                  source_date_epoch, strict, today)
     finally:
         watch.progress.clear()

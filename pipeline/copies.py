@@ -21,6 +21,9 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,15 +37,16 @@ from pipeline.fonts import (
     FontFace,
     fallback_faces,
     shipped_faces,
-    trim_faces,
+    trim_face,
     uncovered,
 )
-from pipeline.model import BookletError, Config, PageSize, Part
+from pipeline.model import BookletError, Config, PageSize, Part, RenderedPart
 from pipeline.progress import Progress
 from pipeline.requests import Rejection, Request, read_requests
 from pipeline.templates import Templates
-from pipeline.typeset import default_jobs, typeset_all
+from pipeline.workers import Workers, typeset_job
 
+LETTERS_PER_PART = 8  # cover letters typeset as one document
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -160,53 +164,61 @@ def make_copies(
     todo = [r for r in good if not _already_done(r, previous.get(r.request_id), folder)]
     done_before = {r.request_id for r in good} - {r.request_id for r in todo}
 
-    # Each edition the new requests need is typeset once (or reused when up to date).
     progress = progress or Progress()
-    guides = {name: _guide(root, config, name, jobs, source_date_epoch, progress)
-              for name in dict.fromkeys(r.edition for r in todo)}
-    # The letters and labels embed fonts trimmed to this batch's characters. They say
-    # which characters the names use, so they live in the batch folder, never in the
+    outcomes: dict[str, Outcome] = {}
+    # The letters and labels embed fonts trimmed to this batch's characters (so
+    # that WeasyPrint's own cut of each letters document is quick). They say which
+    # characters the names use, so they live in the batch folder, never in the
     # cache, and are deleted when the batch is done.
     font_folder = folder / ".fonts"
-    try:
+    with Workers(jobs) as workers, ExitStack() as opened:
+        opened.callback(shutil.rmtree, font_folder, ignore_errors=True)
         text = _batch_text(config, good)
-        batch_faces = trim_faces(_faces_needed(faces, text), text, font_folder)
-        labels_part, positions = _labels(good, config, labels, batch_faces, wide)
-        packets, labels_pdf = _packets(config, todo, batch_faces, root, wide, guides, jobs,
-                                       labels_part, progress)
-    finally:
-        shutil.rmtree(font_folder, ignore_errors=True)
+        trimming = [workers.submit(trim_face, face, text, font_folder)
+                    for face in _faces_needed(faces, text)]
+        # The letters and labels are typeset in the workers' spare time while each
+        # edition the new requests need is built once (or reused when up to date).
+        templates = Templates(config, tuple(face.result() for face in trimming))
+        chunks = _letter_chunks(config, todo)
+        titles = {e.name: _edition_title(e.name) for e in config.editions}
+        letters = [workers.later(typeset_job, templates.cover_letters(
+            group, PAGE_SIZES[paper], titles, wide), root, False) for paper, group in chunks]
+        labels_part, positions = _labels(good, config, labels, templates, wide)
+        labels_typeset = workers.later(typeset_job, labels_part, root, False) if (
+            labels_part is not None) else None
+        guides = {name: _guide(root, config, name, workers, source_date_epoch, progress)
+                  for name in dict.fromkeys(r.edition for r in todo)}
+        books = {name: _guide_only(path, config, opened) for name, (path, _) in guides.items()}
+        packets = _packets(chunks, letters, books, opened)
+        letter_pages: dict[str, list[pikepdf.Page]] = {}
+        for position, request in enumerate(good):
+            progress.advance("copies", position + 1, len(good), noun="requests", every=10)
+            outcome = Outcome(request.request_id, request.row, "done", request.edition,
+                              request.copies, file=f"{request.request_id}.pdf",
+                              label=positions.get(request.request_id, ""))
+            if request.request_id in done_before:
+                before = previous[request.request_id]
+                outcome.status = "skipped"
+                outcome.sha256 = before["sha256"]
+                outcome.letter_pages = int(before["letter_pages"])
+                outcome.paper = before["paper"]
+                outcome.pages, outcome.sheets = int(before["pages"]), int(before["sheets"])
+            else:
+                packet_id, packet, letter_pages[packet_id] = next(packets)
+                assert packet_id == request.request_id
+                write_atomically(folder / outcome.file, packet.data, mode=PRIVATE_FILE)
+                outcome.sha256 = hashlib.sha256(packet.data).hexdigest()
+                outcome.letter_pages = packet.letter_pages
+                outcome.paper = guides[request.edition][1].name
+                outcome.pages, outcome.sheets = _sheets(packet, request.copies)
+            outcomes[request.request_id] = outcome
+            if outcome.status == "done":
+                # Kept current as it goes: a run cut short resumes from here.
+                _write_manifest(folder / "manifest.csv",
+                                [*outcomes.values(), *_kept(previous, outcomes)], durable=False)
+        labels_pdf = _labels_pdf(labels_typeset.result(), config) if labels_typeset else None
         progress.clear()
-
-    outcomes: dict[str, Outcome] = {}
-    for position, request in enumerate(good):
-        progress.advance("copies", position + 1, len(good), noun="requests", every=10)
-        outcome = Outcome(request.request_id, request.row, "done", request.edition,
-                          request.copies, file=f"{request.request_id}.pdf",
-                          label=positions.get(request.request_id, ""))
-        path = folder / outcome.file
-        if request.request_id in done_before:
-            before = previous[request.request_id]
-            outcome.status = "skipped"
-            outcome.sha256 = before["sha256"]
-            outcome.letter_pages = int(before["letter_pages"])
-            outcome.paper = before["paper"]
-            outcome.pages, outcome.sheets = int(before["pages"]), int(before["sheets"])
-        else:
-            packet = packets[request.request_id]
-            write_atomically(path, packet.data, mode=PRIVATE_FILE)
-            outcome.sha256 = hashlib.sha256(packet.data).hexdigest()
-            outcome.letter_pages = packet.letter_pages
-            outcome.paper = guides[request.edition][1].name
-            outcome.pages, outcome.sheets = _sheets(packet, request.copies)
-        outcomes[request.request_id] = outcome
-        if outcome.status == "done":
-            # Kept current as it goes: a run cut short resumes from here.
-            _write_manifest(folder / "manifest.csv",
-                            [*outcomes.values(), *_kept(previous, outcomes)])
-    progress.clear()
-
-    _combined(folder, good, outcomes, guides, config)
+        _combined(folder, good, outcomes, books, letter_pages, config)
     if labels_pdf is not None:
         write_atomically(folder / "labels.pdf", labels_pdf, mode=PRIVATE_FILE)
     for rejection in rejected:
@@ -245,7 +257,7 @@ def _private_folder(folder: Path) -> None:
     os.chmod(folder, PRIVATE_FOLDER)
 
 
-def _guide(root: Path, config: Config, edition: str, jobs: int | None,
+def _guide(root: Path, config: Config, edition: str, workers: Workers,
            source_date_epoch: int | None, progress: Progress) -> tuple[Path, PageSize]:
     """The edition's print file: reused when it is up to date, built once otherwise."""
     chosen = config.edition_named(edition)
@@ -256,8 +268,8 @@ def _guide(root: Path, config: Config, edition: str, jobs: int | None,
     for path in candidates:
         if path.is_file() and not inputs_newer_than(path, root):
             return path, paper
-    report = build(root, jobs=jobs, source_date_epoch=source_date_epoch, edition=edition,
-                   progress=progress)
+    report = build(root, source_date_epoch=source_date_epoch, edition=edition,
+                   progress=progress, workers=workers)
     if report.rejected:
         raise BookletError.at(
             str(report.output.relative_to(root)), None,
@@ -274,69 +286,98 @@ class Packet:
     landscape: bool  # an imposed guide: its pages are the sides of its sheets
 
 
-def _packets(config: Config, todo: list[Request], faces: tuple[object, ...], root: Path,
-             wide: set[str], guides: dict[str, tuple[Path, PageSize]], jobs: int | None,
-             labels: Part | None, progress: Progress) -> tuple[dict[str, Packet], bytes | None]:
-    """Every request's letter (on its own sheets) followed by its guide; and the labels.
+def _letter_chunks(config: Config, todo: list[Request]) -> list[tuple[str, list[Request]]]:
+    """The new requests' letters, a few of one paper size to a document (typeset as one).
 
-    The letters are typeset a few dozen to a document, the documents (and the
-    label sheets) in parallel, then cut at each letter's first page.
+    A document is closed when it is full, so the documents come in about the
+    requests' order. The number per document is fixed: a batch's files are the
+    same bytes whatever the number of workers.
     """
-    templates = Templates(config, faces)  # type: ignore[arg-type]
-    names = {e.name: _edition_title(e.name) for e in config.editions}
-    groups: dict[str, list[Request]] = {}
+    open_groups: dict[str, list[Request]] = {}
+    chunks: list[tuple[str, list[Request]]] = []
     for request in todo:
         edition = config.edition_named(request.edition)
-        groups.setdefault((edition.paper or edition.layout.page).name, []).append(request)
-    chunks: list[tuple[str, list[Request]]] = []
-    workers = max(1, jobs or default_jobs())
-    for paper, group in groups.items():
-        size = max(10, -(-len(group) // workers))
-        chunks += [(paper, group[i : i + size]) for i in range(0, len(group), size)]
-    parts = [templates.cover_letters(group, PAGE_SIZES[paper], names, wide)
-             for paper, group in chunks]
-    # WeasyPrint subsets the (already small, batch-trimmed) fonts itself: only its
-    # subsetting maps shaped glyphs (Arabic joining forms) back to text.
-    rendered = typeset_all([*parts, *([labels] if labels else [])], root, jobs,
-                           whole_fonts=False, progress=progress)
-    labels_pdf = None
-    if labels is not None:
-        with pikepdf.open(io.BytesIO(rendered.pop().pdf)) as document:
-            _plain_metadata(document, config)
-            out = io.BytesIO()
-            document.save(out, deterministic_id=True)
-            labels_pdf = out.getvalue()
+        paper = (edition.paper or edition.layout.page).name
+        group = open_groups.setdefault(paper, [])
+        group.append(request)
+        if len(group) == LETTERS_PER_PART:
+            chunks.append((paper, open_groups.pop(paper)))
+    return chunks + list(open_groups.items())
 
-    books = {name: pikepdf.open(path) for name, (path, _) in guides.items()}
-    packets: dict[str, Packet] = {}
-    try:
-        for (_, group), part in zip(chunks, rendered, strict=True):
+
+def _packets(chunks: list[tuple[str, list[Request]]], letters: list[Future[RenderedPart]],
+             books: dict[str, pikepdf.Pdf], opened: ExitStack
+             ) -> Iterator[tuple[str, Packet, list[pikepdf.Page]]]:
+    """Each new request's packet and its letter's pages, in request order.
+
+    Each letters document is cut at each letter's first page, as soon as it is
+    typeset and wanted; it stays open (in `opened`) for the combined print files.
+    """
+    order = sorted((request.row, request.request_id) for _, group in chunks
+                   for request in group)
+    made: dict[str, tuple[Packet, list[pikepdf.Page]]] = {}
+    pending = iter(zip(chunks, letters, strict=True))
+    for _, request_id in order:
+        while request_id not in made:
+            (_, group), typeset = next(pending)
+            part = typeset.result()
             starts = {int(a.name.split("-")[1]): a.page for a in part.anchors
                       if a.name.startswith("letter-")}
-            with pikepdf.open(io.BytesIO(part.pdf)) as letters:
-                for index, request in enumerate(group):
-                    first = starts[index]
-                    last = starts.get(index + 1, len(letters.pages))
-                    book = books[request.edition]
-                    with pikepdf.new() as pdf:
-                        pdf.pages.extend(letters.pages[first:last])
-                        if len(pdf.pages) % 2:  # the guide starts on a fresh sheet
-                            box = letters.pages[first].mediabox
-                            pdf.add_blank_page(page_size=(box[2], box[3]))
-                        letter_pages = len(pdf.pages)
-                        pdf.pages.extend(book.pages)
-                        _plain_metadata(pdf, config)
-                        out = io.BytesIO()
-                        pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
-                                 deterministic_id=True, compress_streams=True)
-                    box = book.pages[0].mediabox
-                    landscape = float(box[2]) - float(box[0]) > float(box[3]) - float(box[1])
-                    packets[request.request_id] = Packet(out.getvalue(), letter_pages,
-                                                         len(book.pages), landscape)
+            document = opened.enter_context(pikepdf.open(io.BytesIO(part.pdf)))
+            for index, request in enumerate(group):
+                pages = list(document.pages[starts[index]:starts.get(index + 1,
+                                                                    len(document.pages))])
+                made[request.request_id] = (_packet(pages, books[request.edition]), pages)
+        packet, pages = made.pop(request_id)
+        yield request_id, packet, pages
+
+
+def _guide_only(path: Path, config: Config, opened: ExitStack) -> pikepdf.Pdf:
+    """A document of the edition's pages alone, that each packet is the letter + this.
+
+    The guide's pages are copied in once; each packet puts its letter in
+    front, is saved, and takes it out again (a saved file holds only what its
+    pages use, so nothing of one letter is left in the next).
+    """
+    book = opened.enter_context(pikepdf.open(path))  # the copies read from it when saved
+    pdf = opened.enter_context(pikepdf.new())
+    pdf.pages.extend(book.pages)
+    _plain_metadata(pdf, config)
+    return pdf
+
+
+def _packet(letter: list[pikepdf.Page], guide: pikepdf.Pdf) -> Packet:
+    guide_pages = len(guide.pages)
+    for index, page in enumerate(letter):
+        guide.pages.insert(index, page)
+    if len(letter) % 2:  # the guide starts on a fresh sheet
+        guide.pages.insert(len(letter), _blank(guide, letter[0]))
+    letter_pages = len(guide.pages) - guide_pages
+    out = io.BytesIO()
+    try:
+        guide.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                   deterministic_id=True, compress_streams=True)
     finally:
-        for book in books.values():
-            book.close()
-    return packets, labels_pdf
+        del guide.pages[:letter_pages]
+    box = guide.pages[0].mediabox
+    landscape = float(box[2]) - float(box[0]) > float(box[3]) - float(box[1])
+    return Packet(out.getvalue(), letter_pages, guide_pages, landscape)
+
+
+def _blank(pdf: pikepdf.Pdf, like: pikepdf.Page) -> pikepdf.Page:
+    """An empty page of `like`'s size (the back of a letter's last sheet)."""
+    box = like.mediabox
+    return pikepdf.Page(pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, box[2], box[3]]),
+        Resources=pikepdf.Dictionary())))
+
+
+def _labels_pdf(part: RenderedPart, config: Config) -> bytes:
+    with pikepdf.open(io.BytesIO(part.pdf)) as document:
+        _plain_metadata(document, config)
+        out = io.BytesIO()
+        document.save(out, deterministic_id=True)
+        return out.getvalue()
 
 
 def _edition_title(name: str) -> str:
@@ -372,38 +413,43 @@ def _sheets(packet: Packet, copies: int) -> tuple[int, int]:
 
 
 def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
-              guides: dict[str, tuple[Path, PageSize]], config: Config) -> None:
+              books: dict[str, pikepdf.Pdf], letters: dict[str, list[pikepdf.Page]],
+              config: Config) -> None:
     """One print job per edition: every letter with its guide, each copy, in request order.
 
-    The guide's pages come from one open copy of the edition's PDF, and every
-    further copy is a new page object over the same content and resources, so a
-    job of a hundred guides holds each font and image once. The page list is built
-    in one go: inserting thousands of pages one at a time is quadratic in qpdf.
+    The guide's pages are copied in once, and every further copy is a new page
+    object over the same content and resources, so a job of a hundred guides
+    holds each font and image once. The letters come from their typeset
+    documents (or, for requests done in an earlier run, from their packets). The
+    page list is built in one go: inserting thousands of pages one at a time is
+    quadratic in qpdf.
     """
     for edition in dict.fromkeys(r.edition for r in good):
-        guide_path = guides[edition][0] if edition in guides else _existing_guide(
-            config, edition)
-        wanted = [r for r in good if r.edition == edition]
-        opened: list[pikepdf.Pdf] = []
-        with pikepdf.new() as pdf:
+        with ExitStack() as opened, pikepdf.new() as pdf:
+            book = books.get(edition)
+            if book is None:
+                path = _existing_guide(config, edition)
+                book = opened.enter_context(pikepdf.open(path)) if path else None
             guide_pages: list[pikepdf.Object] = []
-            if guide_path is not None:
-                book = pikepdf.open(guide_path)
-                opened.append(book)
+            if book is not None:
                 pdf.pages.extend(book.pages)
                 guide_pages = [page.obj for page in pdf.pages]
             order: list[pikepdf.Object] = []
-            for request in wanted:
+            for request in (r for r in good if r.edition == edition):
                 outcome = outcomes[request.request_id]
-                packet = pikepdf.open(folder / outcome.file)
-                opened.append(packet)
-                split = outcome.letter_pages
-                take = split if guide_pages else len(packet.pages)
                 before = len(pdf.pages)
-                pdf.pages.extend(packet.pages[:take])
+                letter = letters.get(request.request_id)
+                if letter is not None:
+                    pdf.pages.extend(letter)
+                    if len(letter) % 2:
+                        pdf.pages.append(_blank(pdf, letter[0]))
+                else:
+                    packet = opened.enter_context(pikepdf.open(folder / outcome.file))
+                    take = outcome.letter_pages if guide_pages else len(packet.pages)
+                    pdf.pages.extend(packet.pages[:take])
                 added = [pdf.pages[i].obj for i in range(before, len(pdf.pages))]
-                order += added[:split]
-                guide = guide_pages or added[split:]
+                order += added[:outcome.letter_pages]
+                guide = guide_pages or added[outcome.letter_pages:]
                 for _ in range(request.copies):
                     order += [pdf.make_indirect(_page_copy(page)) for page in guide]
             pdf.Root.Pages.Kids = pikepdf.Array(order)
@@ -412,8 +458,6 @@ def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
             out = io.BytesIO()
             pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
                      deterministic_id=True, compress_streams=True)
-        for document in opened:
-            document.close()
         write_atomically(folder / f"print-{edition}.pdf", out.getvalue(), mode=PRIVATE_FILE)
 
 
@@ -456,9 +500,8 @@ def _batch_text(config: Config, good: list[Request]) -> str:
     )
 
 
-def _labels(good: list[Request], config: Config, paper: str | None,
-            faces: tuple[object, ...], wide: set[str]
-            ) -> tuple[Part | None, dict[str, str]]:
+def _labels(good: list[Request], config: Config, paper: str | None, templates: Templates,
+            wide: set[str]) -> tuple[Part | None, dict[str, str]]:
     """The label sheets in request order (to typeset), and where each request's label is."""
     if not good:
         return None, {}
@@ -474,14 +517,14 @@ def _labels(good: list[Request], config: Config, paper: str | None,
         pages[-1].append(Label(request, sheet.left_mm + column * sheet.pitch_x_mm,
                                sheet.top_mm + row * sheet.pitch_y_mm))
         positions[request.request_id] = f"sheet {page + 1}, row {row + 1}, column {column + 1}"
-    return Templates(config, faces).labels(pages, sheet, wide), positions  # type: ignore[arg-type]
+    return templates.labels(pages, sheet, wide), positions
 
 
 MANIFEST_COLUMNS = ("request_id", "row", "edition", "copies", "pages", "sheets", "paper",
                     "file", "letter_pages", "sha256", "label", "status", "reason")
 
 
-def _write_manifest(path: Path, outcomes: list[Outcome]) -> None:
+def _write_manifest(path: Path, outcomes: list[Outcome], durable: bool = True) -> None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
@@ -491,7 +534,7 @@ def _write_manifest(path: Path, outcomes: list[Outcome]) -> None:
                                             o.pages or "", o.sheets or "", o.paper, o.file,
                                             o.letter_pages or "", o.sha256, o.label, status,
                                             o.reason)])
-    write_atomically(path, out.getvalue().encode("utf-8"), mode=PRIVATE_FILE)
+    write_atomically(path, out.getvalue().encode("utf-8"), mode=PRIVATE_FILE, durable=durable)
 
 
 def _kept(previous: dict[str, dict[str, str]], outcomes: dict[str, Outcome]) -> list[Outcome]:

@@ -23,13 +23,18 @@ from pathlib import Path
 from pipeline.model import BookletError
 
 
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path`: all of it, or (if anything fails) nothing at all."""
-    temporary = write_temporary(path, data, mode)
-    publish(temporary, path)
+def write_atomically(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Write `data` to `path`: all of it, or (if anything fails) nothing at all.
+
+    `durable=False` skips the fsyncs, for a file rewritten again and again (a
+    manifest kept current): still whole or absent after the process is
+    killed, but not promised to survive the machine losing power.
+    """
+    temporary = write_temporary(path, data, mode, durable)
+    publish(temporary, path, durable)
 
 
-def write_temporary(path: Path, data: bytes, mode: int = 0o644) -> Path:
+def write_temporary(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> Path:
     """Write `data` to a new temporary file next to `path`, fsynced; return its path.
 
     The caller moves it into place with `publish` (or deletes it).
@@ -47,7 +52,8 @@ def write_temporary(path: Path, data: bytes, mode: int = 0o644) -> Path:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         temporary.chmod(mode)
     except OSError as err:
         temporary.unlink(missing_ok=True)
@@ -72,7 +78,7 @@ def make_folder(folder: Path, mode: int = 0o777) -> None:
         raise _cannot_write(folder, err) from None
 
 
-def publish(temporary: Path, path: Path) -> None:
+def publish(temporary: Path, path: Path, durable: bool = True) -> None:
     """Move a finished temporary file into place, and make the move itself durable."""
     try:
         if temporary.parent != path.parent:
@@ -82,7 +88,8 @@ def publish(temporary: Path, path: Path) -> None:
         raise _cannot_write(path, err) from None
     finally:
         temporary.unlink(missing_ok=True)
-    _sync_folder(path.parent)
+    if durable:
+        _sync_folder(path.parent)
 
 
 def _sync_folder(folder: Path) -> None:

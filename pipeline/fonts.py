@@ -105,14 +105,15 @@ def trimmed_faces(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[FontFace
 
 def trim_faces(faces: tuple[FontFace, ...], text: str, folder: Path) -> tuple[FontFace, ...]:
     """Each face trimmed to the characters of `text` (plus ALWAYS), written into `folder`."""
-    characters = "".join(sorted(set(text) | set(ALWAYS)))
-    trimmed = []
-    for face in faces:
-        target = folder / face.path.name
-        if not target.is_file():
-            _trim(face.path, characters, target)
-        trimmed.append(FontFace(face.family, face.weight, face.style, target))
-    return tuple(trimmed)
+    return tuple(trim_face(face, text, folder) for face in faces)
+
+
+def trim_face(face: FontFace, text: str, folder: Path) -> FontFace:
+    """One face trimmed to the characters of `text` (plus ALWAYS), written into `folder`."""
+    target = folder / face.path.name
+    if not target.is_file():
+        _trim(face.path, "".join(sorted(set(text) | set(ALWAYS))), target)
+    return FontFace(face.family, face.weight, face.style, target)
 
 
 def _trim(source: Path, characters: str, target: Path) -> None:

@@ -121,6 +121,10 @@ class BookletError(Exception):
         self.problems: tuple[Problem, ...] = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[BookletError], tuple[tuple[Problem, ...]]]:
+        """Whole, with its problems, when it comes back from a worker process."""
+        return (type(self), (self.problems,))
+
     @classmethod
     def at(
         cls, path: Path | str, line: int | None, message: str, hint: str | None = None

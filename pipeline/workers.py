@@ -14,8 +14,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -29,12 +31,23 @@ T = TypeVar("T")
 
 
 class Workers:
-    """Worker processes for one command; with one job, everything runs here."""
+    """Worker processes for one command; with one job, everything runs here.
+
+    `submit` hands a job to the workers at once; `later` keeps it back until a
+    worker would otherwise be idle, so that background work (a batch's cover
+    letters) fills the gaps of the work a command waits on (the book's build)
+    instead of delaying it.
+    """
 
     def __init__(self, jobs: int | None = None, typesetting: bool = True) -> None:
         self.jobs = jobs or default_jobs()
         self.typesetting = typesetting  # import WeasyPrint in each worker as it starts
         self._pool: ProcessPoolExecutor | None = None
+        self._turn = threading.Condition()
+        self._busy = 0  # jobs handed to the pool and not yet finished
+        self._held: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._feeder: threading.Thread | None = None
+        self._closing = False
 
     def __enter__(self) -> Workers:
         if self.jobs > 1:
@@ -47,6 +60,14 @@ class Workers:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
+        with self._turn:  # held jobs nobody waited for are not wanted
+            self._closing = True
+            while self._held:
+                self._held.popleft()[0].cancel()
+            self._turn.notify_all()
+        if self._feeder is not None:
+            self._feeder.join()
+            self._feeder = None
         if self._pool is not None:
             # After Ctrl-C or an error, the jobs not yet started are not wanted.
             self._pool.shutdown(wait=error is None, cancel_futures=True)
@@ -59,13 +80,75 @@ class Workers:
     def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
         """Run `function(*args)` in a worker (here, at once, without workers)."""
         if self._pool is not None:
-            return self._pool.submit(function, *args)
+            with self._turn:
+                self._busy += 1
+            handed = self._pool.submit(function, *args)
+            handed.add_done_callback(self._finished)
+            return handed
         future: Future[T] = Future()
         try:
             future.set_result(function(*args))
         except Exception as error:  # handed over like a worker's
             future.set_exception(error)
         return future
+
+
+    def later(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        """Run `function(*args)` in a worker once one has nothing else to do.
+
+        Held jobs start in the order they were held. Without workers the job
+        runs here, at once.
+        """
+        if self._pool is None:
+            return self.submit(function, *args)
+        future: Future[T] = Future()
+        with self._turn:
+            self._held.append((future, function, args))
+            if self._feeder is None:
+                self._feeder = threading.Thread(target=self._feed, name="workers-feeder",
+                                                 daemon=True)
+                self._feeder.start()
+            self._turn.notify_all()
+        return future
+
+    def _finished(self, _: Future[Any]) -> None:
+        with self._turn:
+            self._busy -= 1
+            self._turn.notify_all()
+
+    def _feed(self) -> None:
+        """Hand held jobs to the pool one at a time, whenever a worker is free."""
+        while True:
+            with self._turn:
+                while not self._closing and (not self._held or self._busy >= self.jobs):
+                    self._turn.wait()
+                if self._closing:
+                    return
+                future, function, args = self._held.popleft()
+                if not future.set_running_or_notify_cancel():
+                    continue
+            try:
+                handed = self.submit(function, *args)
+            except BaseException as error:  # the pool is broken or shut down
+                future.set_exception(error)
+                continue
+            handed.add_done_callback(lambda done, future=future: _pass_on(done, future))
+
+
+def _pass_on(done: Future[T], future: Future[T]) -> None:
+    """The result (or the error) of a job handed to the pool, to whoever holds `future`."""
+    if done.cancelled():
+        future.set_exception(CancelledError())
+    elif done.exception() is not None:
+        future.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        future.set_result(done.result())
+
+
+def typeset_job(part: Part, root: Path, whole_fonts: bool = True,
+                keep_local_links: bool = False) -> RenderedPart:
+    """Typeset one part (in a worker): see typeset.typeset."""
+    return _typeset_job(part, root, whole_fonts, keep_local_links)
 
 
 def _start_worker(typesetting: bool) -> None:

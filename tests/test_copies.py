@@ -253,12 +253,12 @@ def test_resume_after_an_interruption(tmp_path: Path, monkeypatch: pytest.Monkey
     real = copies_module.write_atomically
     made = []
 
-    def interrupted(path: Path, data: bytes, mode: int = 0o644) -> None:
+    def interrupted(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
         if path.suffix == ".pdf":
             if len(made) == 3:
                 raise KeyboardInterrupt  # the volunteer closes the laptop
             made.append(path)
-        real(path, data, mode)
+        real(path, data, mode, durable)
 
     monkeypatch.setattr(copies_module, "write_atomically", interrupted)
     with pytest.raises(KeyboardInterrupt):

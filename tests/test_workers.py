@@ -1,0 +1,57 @@
+"""Workers: jobs handed over at once, jobs held until a worker is free, errors kept whole."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+
+import pytest
+
+from pipeline.model import BookletError, Problem
+from pipeline.workers import Workers
+
+
+def test_an_authors_error_comes_back_from_a_worker_whole() -> None:
+    error = BookletError([Problem("chapters/01.md", 3, "bad thing", "fix it"),
+                          Problem("chapters/02.md", None, "other thing", None)])
+    again = pickle.loads(pickle.dumps(error))
+    assert again.problems == error.problems
+    assert str(again) == str(error)
+
+    with Workers(2, typesetting=False) as workers:
+        with pytest.raises(BookletError) as raised:
+            workers.submit(_fail, "chapters/03.md").result()
+    assert raised.value.problems == (Problem("chapters/03.md", 7, "broken", "mend it"),)
+
+
+def test_held_jobs_wait_for_a_free_worker_and_run_in_order() -> None:
+    with Workers(2, typesetting=False) as workers:
+        now = workers.submit(_stamp, 0.4)  # both workers busy with jobs handed over at once
+        also = workers.submit(_stamp, 0.4)
+        held = [workers.later(_stamp, 0.0) for _ in range(4)]
+        results = [future.result() for future in held]
+        first = min(now.result()[1], also.result()[1])
+    assert all(start >= first - 0.01 for start, _ in results), "a held job ran before a worker was free"
+    starts = [start for start, _ in results]
+    assert starts == sorted(starts)
+
+
+def test_held_jobs_run_here_without_workers_and_unwanted_ones_are_cancelled() -> None:
+    with Workers(1) as workers:
+        assert workers.later(os.getpid).result() == os.getpid()
+    with Workers(2, typesetting=False) as workers:
+        blockers = [workers.submit(time.sleep, 0.5) for _ in range(2)]
+        held = workers.later(os.getpid)
+    assert held.cancelled()
+    assert all(b.done() for b in blockers)
+
+
+def _fail(path: str) -> None:
+    raise BookletError.at(path, 7, "broken", "mend it")
+
+
+def _stamp(seconds: float) -> tuple[float, float]:
+    started = time.monotonic()
+    time.sleep(seconds)
+    return started, time.monotonic()

@@ -230,6 +230,24 @@ class _Collect(logging.Handler):
 
 
 @contextmanager
+def _fixed_font_dates() -> Iterator[None]:
+    """Fonts WeasyPrint cuts itself get a fixed date, not the clock's: same bytes every run.
+
+    fontTools stamps a font it saves with SOURCE_DATE_EPOCH when that is set
+    (the reproducible-builds convention), else with the time now. A value the
+    caller set is kept.
+    """
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+@contextmanager
 def _weasyprint_warnings() -> Iterator[list[str]]:
     logger = logging.getLogger("weasyprint")
     handler = _Collect()
@@ -294,7 +312,8 @@ def typeset(
             _check_loads(fetcher, warnings, part, root)
             anchors, pending = _take_links(document, keep_local_links)
             options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}
-            pdf = document.write_pdf(**options)
+            with _fixed_font_dates():
+                pdf = document.write_pdf(**options)
         except RefusedFetch as refusal:
             raise _refused(fetcher.refused[0] if fetcher.refused else refusal, part,
                            root) from None

@@ -293,3 +293,15 @@ def test_semicolons_and_purge(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert not (root / "output" / "copies" / "r").exists()
     assert main(["-C", str(root), "copies", "--purge", "r"]) == 1  # already gone
     assert "no such batch" in capsys.readouterr().err
+
+
+def test_a_batch_is_the_same_bytes_with_one_worker_or_two(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "p", "basic")
+    write_csv(root / "requests.csv", [GOOD[i] for i in (0, 1, 4)], undecodable_row=False)
+    for jobs in (1, 2):
+        make_copies(root, root / "requests.csv", f"j{jobs}", jobs=jobs, source_date_epoch=1)
+    one, two = (root / "output" / "copies" / f"j{jobs}" for jobs in (1, 2))
+    names = sorted(p.name for p in one.glob("*.pdf"))
+    assert len(names) >= 5  # three packets, a print file, the labels
+    assert names == sorted(p.name for p in two.glob("*.pdf"))
+    assert [n for n in names if (one / n).read_bytes() != (two / n).read_bytes()] == []

@@ -19,9 +19,8 @@ def test_an_authors_error_comes_back_from_a_worker_whole() -> None:
     assert again.problems == error.problems
     assert str(again) == str(error)
 
-    with Workers(2, typesetting=False) as workers:
-        with pytest.raises(BookletError) as raised:
-            workers.submit(_fail, "chapters/03.md").result()
+    with Workers(2, typesetting=False) as workers, pytest.raises(BookletError) as raised:
+        workers.submit(_fail, "chapters/03.md").result()
     assert raised.value.problems == (Problem("chapters/03.md", 7, "broken", "mend it"),)
 
 
@@ -32,7 +31,7 @@ def test_held_jobs_wait_for_a_free_worker_and_run_in_order() -> None:
         held = [workers.later(_stamp, 0.0) for _ in range(4)]
         results = [future.result() for future in held]
         first = min(now.result()[1], also.result()[1])
-    assert all(start >= first - 0.01 for start, _ in results), "a held job ran before a worker was free"
+    assert all(start >= first - 0.01 for start, _ in results), "a held job ran too soon"
     starts = [start for start, _ in results]
     assert starts == sorted(starts)
 

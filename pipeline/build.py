@@ -158,6 +158,7 @@ def build_all_editions(
     strict: bool = False,
     today: date | None = None,
     progress: Progress | None = None,
+    workers: Workers | None = None,
 ) -> list[BuildReport]:
     """Every edition in booklet.toml, each to output/editions/<name>.pdf."""
     root = root.resolve()
@@ -166,13 +167,13 @@ def build_all_editions(
     started = time.perf_counter()
     reports = []
     try:
-        with Workers(jobs) as workers:
+        with nullcontext(workers) if workers else Workers(jobs) as running:
             book = read_book(root, watch)
             for edition in book.config.editions:
                 output = root / "output" / "editions" / f"{edition.name}.pdf"
                 reports.append(build_edition(book, edition, output,
                                              Stopwatch(dict(watch.seconds), progress),
-                                             started, workers, source_date_epoch, strict,
+                                             started, running, source_date_epoch, strict,
                                              today))
                 started = time.perf_counter()
                 watch = Stopwatch(progress=progress)

@@ -14,10 +14,13 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pipeline.model import BookletError, BuildReport, Finding, shown_path
 from pipeline.progress import Progress
+
+if TYPE_CHECKING:
+    from pipeline.workers import Workers
 
 log = logging.getLogger("booklet")
 
@@ -168,6 +171,16 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:
+    from pipeline.workers import Workers
+
+    # The workers start first: each imports WeasyPrint while this process
+    # imports the rest of the pipeline and reads the sources.
+    with Workers(args.jobs) as workers:
+        return _built_with(args, progress, workers)
+
+
+def _built_with(args: argparse.Namespace, progress: Progress, workers: Workers
+                ) -> list[BuildReport]:
     from pipeline.build import build, build_all_editions
 
     if args.only:
@@ -183,7 +196,7 @@ def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:
             raise BookletError.at("--output", None, "cannot be used with --all-editions")
         return build_all_editions(
             args.project, jobs=args.jobs, source_date_epoch=_epoch(), strict=args.strict,
-            progress=progress,
+            progress=progress, workers=workers,
         )
     if args.output is not None and not args.output.resolve().parent.is_dir():
         raise BookletError.at("--output", None,
@@ -197,6 +210,7 @@ def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:
         strict=args.strict,
         edition=args.edition,
         progress=progress,
+        workers=workers,
     )
     if args.only and not report.rejected:
         from pipeline.build import extract_chapter

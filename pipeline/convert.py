@@ -31,11 +31,15 @@ too long a table are errors too.
 from __future__ import annotations
 
 import copy
+import hashlib
 import html
+import pickle
 import re
 import xml.etree.ElementTree as etree
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -46,6 +50,7 @@ from markdown.extensions.footnotes import NBSP_PLACEHOLDER
 from markdown.treeprocessors import Treeprocessor
 
 from pipeline import glossary
+from pipeline.cache import BlobCache, code_fingerprint
 from pipeline.images import image_problem, intrinsic_size
 from pipeline.model import (
     LIMITS,
@@ -595,7 +600,9 @@ def convert_book(chapters: list[Chapter], root: Path) -> list[ConvertedChapter]:
 
     The glossary is converted first, for its terms (which the other chapters
     link to), and again last, with links back to where each term is used.
+    A chapter converted before from the same inputs comes from the cache.
     """
+    convert = ConvertCache(root).convert
     entries = next((c for c in chapters if c.kind == "glossary"), None)
     known: Glossary | None = None
     problems: list[Problem] = []
@@ -625,6 +632,61 @@ def convert_book(chapters: list[Chapter], root: Path) -> list[ConvertedChapter]:
     in_order = [converted[chapter.slug] for chapter in chapters]
     check_references(in_order, root)
     return in_order
+
+
+class ConvertCache:
+    """Converted chapters by everything their conversion reads (output/.cache/converted/).
+
+    The key is a hash of the chapter (its front matter, body and path), what
+    it knows of the glossary, the project folder, the pipeline's code and the
+    converting libraries' versions; the entry also holds a hash of each image
+    the chapter uses, checked on every use. Behind a checksum like the parts:
+    a damaged entry is converted again. Only chapters without problems are
+    kept, so an author's mistake is reported every time.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = BlobCache(root.resolve() / "output" / ".cache" / "converted")
+
+    def convert(self, chapter: Chapter, root: Path,
+                glossary: Glossary | None = None) -> ConvertedChapter:
+        digest = hashlib.sha256()
+        for piece in (CONVERT_FORMAT, code_fingerprint(), _library_versions(), str(root),
+                      repr(chapter), repr(glossary)):
+            digest.update(piece.encode("utf-8", "surrogatepass"))
+            digest.update(b"\0")
+        key = digest.hexdigest()
+        kept = self.blobs.get(key)
+        if kept is not None:
+            try:
+                images, converted = pickle.loads(kept)
+            except Exception:  # an entry of another shape: convert it again
+                images, converted = None, None
+            if isinstance(converted, ConvertedChapter) and all(
+                _file_digest(Path(path)) == hashed for path, hashed in images
+            ):
+                return replace(converted, chapter=chapter)
+        converted = convert(chapter, root, glossary)
+        images = [(str(path), _file_digest(path)) for path in converted.images]
+        self.blobs.put(key, pickle.dumps((images, converted)))
+        return converted
+
+
+CONVERT_FORMAT = "booklet-converted 1"
+
+
+@lru_cache(maxsize=1)
+def _library_versions() -> str:
+    return " ".join(f"{name} {metadata.version(name)}"
+                    for name in ("markdown", "nh3", "pillow"))
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def check_references(chapters: list[ConvertedChapter], root: Path) -> None:

@@ -141,3 +141,68 @@ def test_cut_fonts_come_from_the_cache_and_a_damaged_one_is_cut_again(project: P
     assert again(root).output.read_bytes() == pdf
     store = BlobCache(root / "output" / ".cache" / "used-glyphs")
     assert all(store.get(entry.name) is not None for entry in cut)  # whole again
+
+
+def _converting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count real conversions (the cache's misses) by chapter slug."""
+    from pipeline import convert as convert_module
+
+    done: list[str] = []
+    real = convert_module.convert
+
+    def counted(chapter, root, glossary=None):  # type: ignore[no-untyped-def]
+        done.append(chapter.slug)
+        return real(chapter, root, glossary)
+
+    monkeypatch.setattr(convert_module, "convert", counted)
+    return done
+
+
+def test_converted_chapters_come_from_the_cache_until_an_input_changes(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.config import load_config
+    from pipeline.convert import convert_book
+    from pipeline.sources import load_chapters
+
+    root = project("basic")
+
+    def converted() -> list[object]:
+        return convert_book(load_chapters(load_config(root)), root)
+
+    done = _converting(monkeypatch)
+    first = converted()
+    assert sorted(done) == ["alpha", "beta", "gamma"]
+    done.clear()
+    assert converted() == first and done == []  # all from the cache, equal
+    chapter = root / "chapters" / "02-beta.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\nOne more line.\n",
+                       encoding="utf-8")
+    converted()
+    assert done == ["beta"]
+    done.clear()
+    image = root / "images" / "diagram.png"  # alpha uses it
+    image.write_bytes(image.read_bytes() + b"\0")
+    converted()
+    assert done == ["alpha"]
+    done.clear()
+    for entry in (root / "output" / ".cache" / "converted").iterdir():
+        entry.write_bytes(entry.read_bytes()[:-20])  # damaged: converted again, not trusted
+    assert converted() != [] and sorted(done) == ["alpha", "beta", "gamma"]
+
+
+def test_a_chapter_with_a_mistake_is_reported_every_time(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.config import load_config
+    from pipeline.convert import convert_book
+    from pipeline.model import BookletError
+    from pipeline.sources import load_chapters
+
+    root = project("basic")
+    chapter = root / "chapters" / "03-gamma.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n# A second title\n",
+                       encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(BookletError, match="heading in the chapter body"):
+            convert_book(load_chapters(load_config(root)), root)

@@ -279,10 +279,10 @@ def _handouts(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _copies(args: argparse.Namespace, progress: Progress) -> int:
-    from pipeline.copies import make_copies, purge, summary
-
     root = args.project.resolve()
     if args.purge:
+        from pipeline.copies import purge
+
         removed = purge(root, args.purge)
         for name in removed:
             print(f"removed {name}", file=sys.stderr)
@@ -291,8 +291,17 @@ def _copies(args: argparse.Namespace, progress: Progress) -> int:
     if args.requests is None:
         raise BookletError.at("booklet copies", None, "name the requests CSV file",
                               "booklet copies requests.csv [--batch NAME]")
-    report = make_copies(root, args.requests.resolve(), args.batch, args.labels, args.jobs,
-                         _epoch(), progress)
+    from pipeline.workers import Workers
+
+    # The workers start first: each imports WeasyPrint while this process
+    # imports the rest of the pipeline and reads the requests.
+    with Workers(args.jobs) as workers:
+        from pipeline.copies import make_copies
+
+        report = make_copies(root, args.requests.resolve(), args.batch, args.labels,
+                             args.jobs, _epoch(), progress, workers)
+    from pipeline.copies import summary
+
     for outcome in report.outcomes:
         if outcome.status == "rejected":
             who = f" ({outcome.request_id})" if outcome.request_id else ""

@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from pipeline.requests import Rejection, Request, read_requests
 from pipeline.templates import Templates
 from pipeline.workers import Workers, typeset_job
 
-LETTERS_PER_PART = 8  # cover letters typeset as one document
+LETTERS_PER_PART = 5  # cover letters typeset as one document
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -125,7 +125,13 @@ def make_copies(
     jobs: int | None = None,
     source_date_epoch: int | None = None,
     progress: Progress | None = None,
+    workers: Workers | None = None,
 ) -> CopiesReport:
+    """Make a batch's packets, print files, labels and manifest (see the module's text).
+
+    With `workers` (a command's own, already started), the batch typesets in
+    them; otherwise it starts its own (`jobs` of them).
+    """
     started = time.perf_counter()
     root = root.resolve()
     config = load_config(root)
@@ -171,21 +177,25 @@ def make_copies(
     # characters the names use, so they live in the batch folder, never in the
     # cache, and are deleted when the batch is done.
     font_folder = folder / ".fonts"
-    with Workers(jobs) as workers, ExitStack() as opened:
+    with (nullcontext(workers) if workers else Workers(jobs)) as workers, \
+            ExitStack() as opened:
         opened.callback(shutil.rmtree, font_folder, ignore_errors=True)
         text = _batch_text(config, good)
-        trimming = [workers.submit(trim_face, face, text, font_folder)
-                    for face in _faces_needed(faces, text)]
-        # The letters and labels are typeset in the workers' spare time while each
+        # The biggest fonts first, so that the held letters find them cut.
+        needed = sorted(_faces_needed(faces, text), key=lambda f: -f.path.stat().st_size)
+        for face in needed:
+            workers.submit(trim_face, face, text, font_folder)
+        cut = (needed, text, font_folder)
+        templates = Templates(config, tuple(_trimmed(face, font_folder) for face in needed))
+        # The labels and letters are typeset in the workers' spare time while each
         # edition the new requests need is built once (or reused when up to date).
-        templates = Templates(config, tuple(face.result() for face in trimming))
+        labels_part, positions = _labels(good, config, labels, templates, wide)
+        labels_typeset = workers.later(_typeset_with, cut, labels_part, root) if (
+            labels_part is not None) else None
         chunks = _letter_chunks(config, todo)
         titles = {e.name: _edition_title(e.name) for e in config.editions}
-        letters = [workers.later(typeset_job, templates.cover_letters(
-            group, PAGE_SIZES[paper], titles, wide), root, False) for paper, group in chunks]
-        labels_part, positions = _labels(good, config, labels, templates, wide)
-        labels_typeset = workers.later(typeset_job, labels_part, root, False) if (
-            labels_part is not None) else None
+        letters = [workers.later(_typeset_with, cut, templates.cover_letters(
+            group, PAGE_SIZES[paper], titles, wide), root) for paper, group in chunks]
         guides = {name: _guide(root, config, name, workers, source_date_epoch, progress)
                   for name in dict.fromkeys(r.edition for r in todo)}
         books = {name: _guide_only(path, config, opened) for name, (path, _) in guides.items()}
@@ -206,7 +216,10 @@ def make_copies(
             else:
                 packet_id, packet, letter_pages[packet_id] = next(packets)
                 assert packet_id == request.request_id
-                write_atomically(folder / outcome.file, packet.data, mode=PRIVATE_FILE)
+                # Whole or absent if the run is killed; flushed to disk all at once at
+                # the end (a resumed run checks each file's hash in any case).
+                write_atomically(folder / outcome.file, packet.data, mode=PRIVATE_FILE,
+                                 durable=False)
                 outcome.sha256 = hashlib.sha256(packet.data).hexdigest()
                 outcome.letter_pages = packet.letter_pages
                 outcome.paper = guides[request.edition][1].name
@@ -231,6 +244,7 @@ def make_copies(
             report.sheets_by_paper[outcome.paper] = (
                 report.sheets_by_paper.get(outcome.paper, 0) + outcome.sheets
             )
+    os.sync()  # the packets, in one go rather than a hundred waits
     _write_manifest(folder / "manifest.csv", report.outcomes)
     report.seconds = time.perf_counter() - started
     return report
@@ -284,6 +298,25 @@ class Packet:
     letter_pages: int
     guide_pages: int
     landscape: bool  # an imposed guide: its pages are the sides of its sheets
+
+
+def _trimmed(face: FontFace, folder: Path) -> FontFace:
+    """Where `trim_face` puts the face cut to the batch's characters."""
+    return FontFace(face.family, face.weight, face.style, folder / face.path.name)
+
+
+def _typeset_with(cut: tuple[list[FontFace], str, Path], part: Part, root: Path
+                  ) -> RenderedPart:
+    """Typeset letters or labels (in a worker), once their fonts are cut.
+
+    The fonts are cut by jobs handed to the workers first; one this job finds
+    missing (its cutting still under way in another worker) is cut here too,
+    to the same bytes.
+    """
+    faces, text, folder = cut
+    for face in faces:
+        trim_face(face, text, folder)  # at once, if it is there
+    return typeset_job(part, root, False)
 
 
 def _letter_chunks(config: Config, todo: list[Request]) -> list[tuple[str, list[Request]]]:

@@ -22,10 +22,11 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 
@@ -179,12 +180,14 @@ def make_copies(
     font_folder = folder / ".fonts"
     with (nullcontext(workers) if workers else Workers(jobs)) as workers, \
             ExitStack() as opened:
-        opened.callback(shutil.rmtree, font_folder, ignore_errors=True)
+        _private_folder(font_folder)
+        opened.callback(shutil.rmtree, font_folder, ignore_errors=True)  # last of all
         text = _batch_text(config, good)
         # The biggest fonts first, so that the held letters find them cut.
         needed = sorted(_faces_needed(faces, text), key=lambda f: -f.path.stat().st_size)
-        for face in needed:
-            workers.submit(trim_face, face, text, font_folder)
+        jobs_here: list[Future[Any]] = [workers.submit(trim_face, face, text, font_folder)
+                                        for face in needed]
+        opened.callback(_settle, jobs_here)  # before the fonts go
         cut = (needed, text, font_folder)
         templates = Templates(config, tuple(_trimmed(face, font_folder) for face in needed))
         # The labels and letters are typeset in the workers' spare time while each
@@ -196,6 +199,7 @@ def make_copies(
         titles = {e.name: _edition_title(e.name) for e in config.editions}
         letters = [workers.later(_typeset_with, cut, templates.cover_letters(
             group, PAGE_SIZES[paper], titles, wide), root) for paper, group in chunks]
+        jobs_here += [*letters, *([labels_typeset] if labels_typeset else [])]
         guides = {name: _guide(root, config, name, workers, source_date_epoch, progress)
                   for name in dict.fromkeys(r.edition for r in todo)}
         books = {name: _guide_only(path, config, opened) for name, (path, _) in guides.items()}
@@ -305,15 +309,25 @@ def _trimmed(face: FontFace, folder: Path) -> FontFace:
     return FontFace(face.family, face.weight, face.style, folder / face.path.name)
 
 
+def _settle(jobs: list[Future[Any]]) -> None:
+    """The batch's jobs not started are not wanted; wait for those under way."""
+    for job in jobs:
+        job.cancel()
+    wait(jobs)
+
+
 def _typeset_with(cut: tuple[list[FontFace], str, Path], part: Part, root: Path
                   ) -> RenderedPart:
     """Typeset letters or labels (in a worker), once their fonts are cut.
 
     The fonts are cut by jobs handed to the workers first; one this job finds
     missing (its cutting still under way in another worker) is cut here too,
-    to the same bytes.
+    to the same bytes. A batch that has stopped has no font folder: nothing
+    is cut into a new one.
     """
     faces, text, folder = cut
+    if not folder.is_dir():
+        raise BookletError.at("booklet copies", None, "the batch stopped")
     for face in faces:
         trim_face(face, text, folder)  # at once, if it is there
     return typeset_job(part, root, False)

@@ -305,3 +305,20 @@ def test_a_batch_is_the_same_bytes_with_one_worker_or_two(tmp_path: Path) -> Non
     assert len(names) >= 5  # three packets, a print file, the labels
     assert names == sorted(p.name for p in two.glob("*.pdf"))
     assert [n for n in names if (one / n).read_bytes() != (two / n).read_bytes()] == []
+
+
+def test_a_guide_that_cannot_be_built_stops_the_batch_and_leaves_no_fonts(
+    tmp_path: Path,
+) -> None:
+    from pipeline.model import BookletError
+
+    root = copy_project(tmp_path / "p", "basic")
+    write_csv(root / "requests.csv", [GOOD[i] for i in (0, 1, 4)], undecodable_row=False)
+    chapter = root / "chapters" / "02-beta.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n# A second title\n",
+                       encoding="utf-8")
+    with pytest.raises(BookletError, match=r"02-beta\.md"):
+        make_copies(root, root / "requests.csv", "broken", jobs=2)
+    folder = root / "output" / "copies" / "broken"
+    assert not (folder / ".fonts").exists()  # the names' characters are not left behind
+    assert list(folder.glob("*.pdf")) == []

@@ -1,10 +1,11 @@
 """requests.csv -> output/copies/<batch>/: a ready-to-print packet per request.
 
 Each edition a batch needs is typeset once (or reused from output/ when it is
-up to date); all the batch's cover letters are typeset as one document; then
-each request's PDF is its letter (on its own sheet) followed by the guide,
-and each edition gets one combined print file, all copies included. Address
-labels, in request order, and manifest.csv (the packing list) complete it.
+up to date). Meanwhile the cover letters (a few to a document) and the
+address labels are typeset in the workers' spare time (`Workers.later`).
+Each request's PDF is then its letter (on its own sheet) followed by the
+guide, and each edition gets one combined print file, all copies included.
+The labels, in request order, and manifest.csv (the packing list) complete it.
 
 Privacy: names and addresses are health-related personal data. They appear
 only inside the letters and labels: never in file names, logs, the summary,

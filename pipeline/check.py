@@ -31,8 +31,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pikepdf
-from pypdf import PdfReader
-from pypdf.generic import Destination
 
 from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
@@ -62,26 +60,21 @@ def preflight(
     """
     beside = _beside(workers, _structure_findings, pdf_path, shown_as,
                      config.checks.min_image_ppi)
-    with beside as structure_findings:
-        reader = PdfReader(pdf_path)
+    with beside as structure_findings, pikepdf.open(pdf_path) as document:
         layout = layout or config.layout
         pages = read_pages(pdf_path, layout.head_band_pt, layout.foot_band_pt)
-        labels = page_labels(pdf_path)
+        labels = [page.label for page in document.pages]
         checker = _Checker(shown_as)
         _page_count(checker, len(pages), config, fold)
         contents = contents_entries(pages)
         numbers = _contents(checker, pages, labels, contents, expected)
-        _outline(checker, reader, labels, numbers, expected)
+        page_of = _destinations(document)
+        _outline(checker, _outline_items(document, page_of), labels, numbers, expected)
         _blank_pages(checker, pages, labels, numbers, expected)
+        _links(checker, document, labels, page_of)
+        _metadata(checker, document, pages, labels, config, today)
         checker.findings += structure_findings()
-    _links(checker, reader, labels)
-    _metadata(checker, reader, pages, labels, config, today)
     return checker.findings
-
-
-def page_labels(pdf_path: Path) -> list[str]:
-    with pikepdf.open(pdf_path) as pdf:
-        return [page.label for page in pdf.pages]
 
 
 def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int) -> list[Finding]:
@@ -115,20 +108,16 @@ def _beside(
 def handout_findings(pdf: bytes, shown_as: str, max_pages: int) -> list[Finding]:
     """The checks that apply to a one-chapter handout: length, fonts, links, metadata."""
     checker = _Checker(shown_as)
-    reader = PdfReader(io.BytesIO(pdf))
-    count = len(reader.pages)
-    if count > max_pages:
-        checker.warning(f"the handout has {count} pages, more than the {max_pages} allowed "
-                        "([check] handout_max_pages)", "handout-length")
-    labels = [str(n) for n in range(1, count + 1)]
     with pikepdf.open(io.BytesIO(pdf)) as document:
+        count = len(document.pages)
+        if count > max_pages:
+            checker.warning(f"the handout has {count} pages, more than the {max_pages} "
+                            "allowed ([check] handout_max_pages)", "handout-length")
+        labels = [str(n) for n in range(1, count + 1)]
         _fonts(checker, document, labels)
         _accessibility(checker, document, labels)
-    _links(checker, reader, labels)
-    info = reader.metadata or {}
-    for key, name in (("/Title", "title"), ("/Author", "author")):
-        if not str(info.get(key, "")).strip():
-            checker.error(f"the PDF has no {name}", "metadata")
+        _links(checker, document, labels, _destinations(document))
+        _title_and_author(checker, document)
     return checker.findings
 
 
@@ -280,22 +269,11 @@ def _contents(
 
 def _outline(
     checker: _Checker,
-    reader: PdfReader,
+    items: list[tuple[str, int]],
     labels: list[str],
     numbers: list[str | None],
     expected: Sequence[TocEntry],
 ) -> None:
-    items: list[tuple[str, int | None]] = []
-
-    def walk(nodes: list[object]) -> None:
-        for node in nodes:
-            if isinstance(node, list):
-                walk(node)
-            elif isinstance(node, Destination):
-                page = reader.get_destination_page_number(node)
-                items.append((str(node.title), page if page is not None and page >= 0 else None))
-
-    walk(reader.outline)
     cursor = 0
     for entry, number in zip(expected, numbers, strict=True):
         match = next((i for i in range(cursor, len(items)) if items[i][0] == entry.title), None)
@@ -304,7 +282,7 @@ def _outline(
             continue
         cursor = match + 1
         page = items[match][1]
-        if page is None:
+        if not 0 <= page < len(labels):
             checker.error(f"outline item '{entry.title}' points at no page", "links")
         elif number is not None and labels[page] != number:
             checker.error(
@@ -312,6 +290,57 @@ def _outline(
                 f"say {number}",
                 "outline",
             )
+
+
+def _outline_items(document: pikepdf.Pdf, page_of: Callable[[object], int]
+                   ) -> list[tuple[str, int]]:
+    """Every outline item, in reading order (each before its children): title, page index."""
+    items: list[tuple[str, int]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def walk(node: object) -> None:
+        while isinstance(node, pikepdf.Dictionary) and node.objgen not in seen:
+            seen.add(node.objgen)
+            target = node.get("/Dest")
+            action = node.get("/A")
+            if target is None and isinstance(action, pikepdf.Dictionary) and (
+                    action.get("/S") == "/GoTo"):
+                target = action.get("/D")
+            items.append((str(node.get("/Title", "")), page_of(target)))
+            walk(node.get("/First"))
+            node = node.get("/Next")
+
+    outlines = document.Root.get("/Outlines")
+    if isinstance(outlines, pikepdf.Dictionary):
+        walk(outlines.get("/First"))
+    return items
+
+
+def _destinations(document: pikepdf.Pdf) -> Callable[[object], int]:
+    """A function from a destination (explicit, or named) to its page's index; -1 if none."""
+    index = {page.obj.objgen: number for number, page in enumerate(document.pages)}
+    named: dict[str, object] = {}
+    names = document.Root.get("/Names")
+    if isinstance(names, pikepdf.Dictionary) and "/Dests" in names:
+        named.update(pikepdf.NameTree(names.Dests).items())
+    old_style = document.Root.get("/Dests")
+    if isinstance(old_style, pikepdf.Dictionary):
+        named.update({str(key)[1:]: value for key, value in old_style.items()})
+
+    def page_of(target: object) -> int:
+        if isinstance(target, pikepdf.Name):
+            target = named.get(str(target)[1:])
+        elif isinstance(target, pikepdf.String | str):
+            target = named.get(str(target))
+        if isinstance(target, pikepdf.Dictionary):
+            target = target.get("/D")
+        if isinstance(target, pikepdf.Array) and len(target) > 0:
+            page = target[0]
+            if isinstance(page, pikepdf.Dictionary):
+                return index.get(page.objgen, -1)
+        return -1
+
+    return page_of
 
 
 def _blank_pages(
@@ -465,18 +494,22 @@ def _accessibility(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> No
         checker.error(f"{where}{problem.message}", "accessibility")
 
 
-def _links(checker: _Checker, reader: PdfReader, labels: list[str]) -> None:
-    count = len(reader.pages)
-    for page, number in zip(reader.pages, labels, strict=True):
-        for annotation in page.get("/Annots", []) or []:
-            annotation = annotation.get_object()
-            if annotation.get("/Subtype") != "/Link":
+def _links(checker: _Checker, document: pikepdf.Pdf, labels: list[str],
+           page_of: Callable[[object], int]) -> None:
+    count = len(document.pages)
+    for page, number in zip(document.pages, labels, strict=True):
+        for annotation in page.obj.get("/Annots", None) or []:
+            if not isinstance(annotation, pikepdf.Dictionary) or (
+                    annotation.get("/Subtype") != "/Link"):
                 continue
-            dest = annotation.get("/Dest")
-            if dest is not None and not 0 <= _destination_page(reader, dest) < count:
-                checker.error(f"a link on page {number} points at no page", "links")
             action = annotation.get("/A")
-            if action is not None and action.get("/S") == "/URI":
+            target = annotation.get("/Dest")
+            if target is None and isinstance(action, pikepdf.Dictionary) and (
+                    action.get("/S") == "/GoTo"):
+                target = action.get("/D")
+            if target is not None and not 0 <= page_of(target) < count:
+                checker.error(f"a link on page {number} points at no page", "links")
+            if isinstance(action, pikepdf.Dictionary) and action.get("/S") == "/URI":
                 uri = str(action.get("/URI", ""))
                 parts = urlsplit(uri)
                 ok = (parts.scheme in ("http", "https") and "." in parts.netloc) or (
@@ -487,21 +520,16 @@ def _links(checker: _Checker, reader: PdfReader, labels: list[str]) -> None:
                                   "links")
 
 
-def _destination_page(reader: PdfReader, dest: object) -> int:
-    """The page index a link's /Dest (explicit or named) goes to; -1 if none."""
-    try:
-        if isinstance(dest, str):  # a named destination
-            named = reader.named_destinations.get(dest)
-            page = reader.get_destination_page_number(named) if named is not None else None
-            return page if page is not None else -1
-        return reader.get_page_number(dest[0].get_object())  # type: ignore[index]
-    except (AttributeError, ValueError, IndexError, KeyError, TypeError):
-        return -1
+def _title_and_author(checker: _Checker, document: pikepdf.Pdf) -> None:
+    info = document.docinfo
+    for key, name in (("/Title", "title"), ("/Author", "author")):
+        if not str(info.get(key, "")).strip():
+            checker.error(f"the PDF has no {name}", "metadata")
 
 
 def _metadata(
     checker: _Checker,
-    reader: PdfReader,
+    document: pikepdf.Pdf,
     pages: list[Page],
     labels: list[str],
     config: Config,
@@ -509,11 +537,8 @@ def _metadata(
 ) -> None:
     from pipeline.templates import long_date
 
-    info = reader.metadata or {}
-    for key, name in (("/Title", "title"), ("/Author", "author")):
-        if not str(info.get(key, "")).strip():
-            checker.error(f"the PDF has no {name}", "metadata")
-    if not str(reader.trailer["/Root"].get("/Lang", "")).strip():
+    _title_and_author(checker, document)
+    if not str(document.Root.get("/Lang", "")).strip():
         checker.error("the PDF has no language (/Lang)", "metadata")
     front = [p.text for p, label in zip(pages, labels, strict=True) if not label.isdigit()]
     wanted = f"Last reviewed: {long_date(config.last_reviewed, config.language)}"

@@ -234,3 +234,42 @@ def build_book_pages(pdf: Path) -> list[Page]:
     from pipeline.pdftext import read_pages
 
     return read_pages(pdf)
+
+
+def _findings(pdf: Path, root: Path) -> list[tuple[str, str]]:
+    from pipeline.convert import convert_book
+    from pipeline.sources import load_chapters
+
+    config = load_config(root)
+    expected = contents(convert_book(load_chapters(config), root), None)
+    return [(f.check, f.message) for f in
+            preflight(pdf, config, expected, "output/guide.pdf", TODAY) if f.severity == "error"]
+
+
+def test_broken_links_and_a_misdirected_outline_are_errors(basic: Built, tmp_path: Path) -> None:
+    import pikepdf
+
+    changed = tmp_path / "changed.pdf"
+    with pikepdf.open(basic.pdf) as pdf:
+        links = [(number, annotation) for number, page in enumerate(pdf.pages)
+                 for annotation in page.obj.get("/Annots", None) or []
+                 if annotation.get("/Subtype") == "/Link"]
+        external = next(a for _, a in links if "/A" in a and a.A.get("/S") == "/URI")
+        external.A.URI = pikepdf.String("htp:/example org")
+        internal = next(a for _, a in links if "/Dest" in a)
+        stray = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Page))
+        internal.Dest = pikepdf.Array([stray, pikepdf.Name.Fit])  # a page not in the book
+        first = pdf.Root.Outlines.First
+        title = str(first.Title)
+        first.Dest = pikepdf.Array([pdf.pages[len(pdf.pages) - 1].obj, pikepdf.Name.Fit])
+        if "/A" in first:
+            del first["/A"]
+        pdf.save(changed)
+    found = _findings(changed, basic.root)
+    checks = {check for check, _ in found}
+    assert {"links", "outline"} <= checks
+    messages = " | ".join(message for _, message in found)
+    assert "has a broken address 'htp:/example org'" in messages
+    assert "points at no page" in messages
+    assert f"outline item '{title}' goes to page" in messages
+    assert _findings(basic.pdf, basic.root) == []  # the book as built has none of them

@@ -301,12 +301,7 @@ def _outline_items(document: pikepdf.Pdf, page_of: Callable[[object], int]
     def walk(node: object) -> None:
         while isinstance(node, pikepdf.Dictionary) and node.objgen not in seen:
             seen.add(node.objgen)
-            target = node.get("/Dest")
-            action = node.get("/A")
-            if target is None and isinstance(action, pikepdf.Dictionary) and (
-                    action.get("/S") == "/GoTo"):
-                target = action.get("/D")
-            items.append((str(node.get("/Title", "")), page_of(target)))
+            items.append((str(node.get("/Title", "")), page_of(_target(node))))
             walk(node.get("/First"))
             node = node.get("/Next")
 
@@ -314,6 +309,15 @@ def _outline_items(document: pikepdf.Pdf, page_of: Callable[[object], int]
     if isinstance(outlines, pikepdf.Dictionary):
         walk(outlines.get("/First"))
     return items
+
+
+def _target(node: pikepdf.Dictionary) -> object:
+    """Where an outline item or a link goes: its /Dest, or its GoTo action's /D (or None)."""
+    action = node.get("/A")
+    if "/Dest" not in node and isinstance(action, pikepdf.Dictionary) and (
+            action.get("/S") == "/GoTo"):
+        return action.get("/D")
+    return node.get("/Dest")
 
 
 def _destinations(document: pikepdf.Pdf) -> Callable[[object], int]:
@@ -503,10 +507,7 @@ def _links(checker: _Checker, document: pikepdf.Pdf, labels: list[str],
                     annotation.get("/Subtype") != "/Link"):
                 continue
             action = annotation.get("/A")
-            target = annotation.get("/Dest")
-            if target is None and isinstance(action, pikepdf.Dictionary) and (
-                    action.get("/S") == "/GoTo"):
-                target = action.get("/D")
+            target = _target(annotation)
             if target is not None and not 0 <= page_of(target) < count:
                 checker.error(f"a link on page {number} points at no page", "links")
             if isinstance(action, pikepdf.Dictionary) and action.get("/S") == "/URI":

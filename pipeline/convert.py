@@ -646,7 +646,6 @@ class ConvertCache:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
         self.blobs = BlobCache(root.resolve() / "output" / ".cache" / "converted")
 
     def convert(self, chapter: Chapter, root: Path,

@@ -35,7 +35,7 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644, durable: bool =
 
 
 def write_temporary(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> Path:
-    """Write `data` to a new temporary file next to `path`, fsynced; return its path.
+    """Write `data` to a new temporary file next to `path` (fsynced if `durable`); its path.
 
     The caller moves it into place with `publish` (or deletes it).
     """

@@ -92,7 +92,6 @@ class Workers:
             future.set_exception(error)
         return future
 
-
     def later(self, function: Callable[..., T], *args: Any) -> Future[T]:
         """Run `function(*args)` in a worker once one has nothing else to do.
 
@@ -145,12 +144,6 @@ def _pass_on(done: Future[T], future: Future[T]) -> None:
         future.set_result(done.result())
 
 
-def typeset_job(part: Part, root: Path, whole_fonts: bool = True,
-                keep_local_links: bool = False) -> RenderedPart:
-    """Typeset one part (in a worker): see typeset.typeset."""
-    return _typeset_job(part, root, whole_fonts, keep_local_links)
-
-
 def _start_worker(typesetting: bool) -> None:
     """In a worker: Ctrl-C is for the command, which stops the workers itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -159,8 +152,9 @@ def _start_worker(typesetting: bool) -> None:
         import pipeline.typeset  # noqa: F401  (WeasyPrint, before the first part comes)
 
 
-def _typeset_job(part: Part, root: Path, whole_fonts: bool, keep_local_links: bool
-                 ) -> RenderedPart:
+def typeset_job(part: Part, root: Path, whole_fonts: bool = True,
+                keep_local_links: bool = False) -> RenderedPart:
+    """Typeset one part (in a worker): see typeset.typeset."""
     from pipeline.typeset import typeset
 
     return typeset(part, root, whole_fonts, keep_local_links)
@@ -216,12 +210,12 @@ def _typeset_many(
         meanwhile()
         one_by_one = []
         for part in parts:
-            one_by_one.append(_typeset_job(part, *args))
+            one_by_one.append(typeset_job(part, *args))
             finished(len(one_by_one), part.name)
         return one_by_one
     # Longest parts first, so that no worker is left with a big one at the end.
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
-    futures = {workers.submit(_typeset_job, parts[i], *args): i for i in order}
+    futures = {workers.submit(typeset_job, parts[i], *args): i for i in order}
     try:
         meanwhile()
         made: dict[int, RenderedPart] = {}

@@ -23,11 +23,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
-from weasyprint import HTML
+from weasyprint import CSS, HTML
 from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
@@ -262,12 +263,30 @@ def _weasyprint_warnings() -> Iterator[list[str]]:
 
 
 FONT_FACE_URL = re.compile(r"@font-face\s*\{[^}]*?src:\s*url\(\"?([^\")]+)")
-# Font configurations kept by this process, newest last: (process id, fonts' digest).
-_FONT_CONFIGURATIONS: OrderedDict[tuple[int, str], FontConfiguration] = OrderedDict()
+# The stylesheets our templates put in a document's head: a <style> block and
+# the book's stylesheet. Chapter HTML cannot carry either (sanitize.py).
+HEAD_STYLESHEET = re.compile(r'<style>(.*?)</style>|<link rel="stylesheet" href="([^"<>]+)">',
+                             re.S)
+# At-rules whose effect WeasyPrint keeps outside the sheet, in the document:
+# a sheet with one is left in the document, to be parsed as WeasyPrint parses it.
+DOCUMENT_AT_RULES = ("@counter-style", "@color-profile", "@import", "@layer")
+
+
+@dataclass
+class _Kept:
+    """What one process keeps for documents that declare the same fonts."""
+
+    configuration: FontConfiguration
+    # A parsed stylesheet, and the warnings its parsing gave, by its text and address.
+    sheets: dict[tuple[str, ...], tuple[CSS, tuple[str, ...]]] = field(default_factory=dict)
+
+
+# Kept by this process, newest last: (process id, fonts' digest).
+_FONT_CONFIGURATIONS: OrderedDict[tuple[int, str], _Kept] = OrderedDict()
 KEPT_FONT_CONFIGURATIONS = 4
 
 
-def _font_configuration(html: str, root: Path) -> FontConfiguration:
+def _font_configuration(html: str, root: Path) -> _Kept:
     """WeasyPrint's font configuration for a document that declares these @font-face fonts.
 
     Loading the fonts into Fontconfig and Pango, and Pango's caches of shaped
@@ -275,7 +294,8 @@ def _font_configuration(html: str, root: Path) -> FontConfiguration:
     declares the same fonts, so each process keeps one configuration per set of
     font files (by their bytes: a changed file is a new set), and the output is
     the same bytes as with a fresh one (tests/test_cache.py). A forked worker
-    makes its own rather than use its parent's.
+    makes its own rather than use its parent's. The stylesheets parsed with a
+    configuration are kept with it (`_stylesheets`).
     """
     digest = hashlib.sha256()
     for url in sorted(set(FONT_FACE_URL.findall(html))):
@@ -285,11 +305,86 @@ def _font_configuration(html: str, root: Path) -> FontConfiguration:
             with contextlib.suppress(OSError):
                 digest.update(hashlib.sha256(path.read_bytes()).digest())
     key = (os.getpid(), digest.hexdigest())
-    configuration = _FONT_CONFIGURATIONS.pop(key, None) or FontConfiguration()
-    _FONT_CONFIGURATIONS[key] = configuration
+    kept = _FONT_CONFIGURATIONS.pop(key, None) or _Kept(FontConfiguration())
+    _FONT_CONFIGURATIONS[key] = kept
     while len(_FONT_CONFIGURATIONS) > KEPT_FONT_CONFIGURATIONS:
         _FONT_CONFIGURATIONS.popitem(last=False)
-    return configuration
+    return kept
+
+
+def _stylesheets(part: Part, root: Path, kept: _Kept, fetcher: ProjectFetcher,
+                 warnings: list[str]) -> tuple[str, list[CSS]]:
+    """The part's HTML without its head's stylesheets, and those stylesheets, parsed.
+
+    Parsing the book's stylesheet cost a tenth of a chapter's typesetting, and
+    every part of a book has the same one: so each is parsed once per process
+    and font configuration, and handed to WeasyPrint already parsed, in the
+    same order. (They take the "user" place in the cascade instead of the
+    "author" one; nothing else is in the author's, except style attributes,
+    which win either way: the same pages, byte for byte, tests/test_cache.py.)
+    A sheet is kept by its text, or by its address and the file's bytes; and
+    with the warnings its parsing gave, which every part that uses it repeats.
+    A sheet whose parsing refused a fetch is never kept.
+    """
+    head, marker, rest = part.html.partition("</head>")
+    found = [m for m in HEAD_STYLESHEET.finditer(head) if not _stays(m, root)] if marker else []
+    if not found:
+        return part.html, []
+    sheets = []
+    for match in found:
+        text, href = match.groups()
+        key: tuple[str, ...] = ("style", part.base_url, text) if text is not None else (
+            "link", href, str(root), _file_digest(_project_path(href, root)))
+        if key not in kept.sheets:
+            refused, said = len(fetcher.refused), len(warnings)
+            if text is not None:
+                sheet = CSS(string=text, base_url=part.base_url, url_fetcher=fetcher,
+                            font_config=kept.configuration)
+            else:
+                sheet = CSS(url=href, url_fetcher=fetcher, font_config=kept.configuration,
+                            _check_mime_type=True)
+            if len(fetcher.refused) > refused:
+                sheets.append(sheet)
+                continue
+            kept.sheets[key] = (sheet, tuple(warnings[said:]))
+            del warnings[said:]
+        sheet, said_then = kept.sheets[key]
+        warnings.extend(said_then)
+        sheets.append(sheet)
+    spans = [m.span() for m in found]
+    pieces, start = [], 0
+    for begin, end in spans:
+        pieces.append(head[start:begin])
+        start = end
+    pieces.append(head[start:])
+    return "".join(pieces) + marker + rest, sheets
+
+
+def _stays(match: re.Match[str], root: Path) -> bool:
+    """Is this sheet left in the document (for WeasyPrint to fetch, refuse, or parse)?"""
+    text, href = match.groups()
+    if text is None:
+        return not href.startswith(PROJECT_URL) or _project_path(href, root) is None
+    return any(rule in text for rule in DOCUMENT_AT_RULES)
+
+
+def _project_path(url: str, root: Path) -> Path | None:
+    """The project file a project URL names, if it is one (what ProjectFetcher would serve)."""
+    path = (root / url2pathname(unquote(urlsplit(url).path[len("/booklet-project/"):])))
+    try:
+        path = path.resolve()
+    except OSError:
+        return None
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        return None
+    return path
+
+
+def _file_digest(path: Path | None) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+    except OSError:
+        return ""
 
 
 def typeset(
@@ -307,8 +402,10 @@ def typeset(
     with _weasyprint_warnings() as warnings:
         fetcher = ProjectFetcher(root)
         try:
-            html = HTML(string=part.html, base_url=part.base_url, url_fetcher=fetcher)
-            document = html.render(font_config=_font_configuration(part.html, root))
+            kept = _font_configuration(part.html, root)
+            text, sheets = _stylesheets(part, root, kept, fetcher, warnings)
+            html = HTML(string=text, base_url=part.base_url, url_fetcher=fetcher)
+            document = html.render(font_config=kept.configuration, stylesheets=sheets)
             _check_loads(fetcher, warnings, part, root)
             anchors, pending = _take_links(document, keep_local_links)
             options = {**PDF_OPTIONS, "full_fonts": whole_fonts, "pdf_tags": part.tagged}

@@ -81,3 +81,40 @@ def test_a_kept_font_configuration_changes_no_byte(tmp_path: Path) -> None:
     bold = typeset(_font_part(tmp_path, "One text, then another.", font), tmp_path)
     assert set(typesetter._FONT_CONFIGURATIONS) - set(kept)
     assert bold.pdf != first.pdf
+
+
+def _styled_part(tmp_path: Path, text: str) -> Part:
+    html = (f'<html lang="en"><head><style>p {{ margin: 0 }}</style>'
+            f'<link rel="stylesheet" href="{PROJECT_URL}book.css"></head>'
+            f"<body><p>{text}</p></body></html>")
+    return Part("t", html, tmp_path / "x.md", PROJECT_URL)
+
+
+def test_a_kept_stylesheet_changes_no_byte_and_a_changed_one_is_read_again(
+        tmp_path: Path) -> None:
+    import pipeline.typeset as typesetter
+
+    sheet = tmp_path / "book.css"
+    sheet.write_text("p { font-size: 30pt; colour: red; }", encoding="utf-8")  # a typo: warned
+    first = typeset(_styled_part(tmp_path, "Same words."), tmp_path)
+    kept = next(reversed(typesetter._FONT_CONFIGURATIONS.values()))
+    parsed = dict(kept.sheets)
+    assert len(parsed) == 2  # the <style> block and the linked sheet
+    again = typeset(_styled_part(tmp_path, "Same words."), tmp_path)
+    assert kept.sheets == parsed  # parsed once, used twice
+    assert again.pdf == first.pdf
+    assert again.warnings == first.warnings and "colour" in " ".join(first.warnings)
+    # The same bytes as WeasyPrint reading the sheets from the document itself.
+    from weasyprint import HTML
+
+    html = HTML(string=_styled_part(tmp_path, "Same words.").html, base_url=PROJECT_URL,
+                url_fetcher=typesetter.ProjectFetcher(tmp_path))
+    with typesetter._fixed_font_dates():
+        plain = html.render().write_pdf(**{**typesetter.PDF_OPTIONS, "full_fonts": True,
+                                           "pdf_tags": True})
+    assert plain == first.pdf
+    # An edited stylesheet (a long-running preview) is parsed again.
+    sheet.write_text("p { font-size: 8pt; }", encoding="utf-8")
+    edited = typeset(_styled_part(tmp_path, "Same words."), tmp_path)
+    assert edited.pdf != first.pdf
+    assert not any("colour" in warning for warning in edited.warnings)

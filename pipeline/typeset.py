@@ -277,13 +277,16 @@ class _Kept:
     """What one process keeps for documents that declare the same fonts."""
 
     configuration: FontConfiguration
-    # A parsed stylesheet, and the warnings its parsing gave, by its text and address.
-    sheets: dict[tuple[str, ...], tuple[CSS, tuple[str, ...]]] = field(default_factory=dict)
+    # A parsed stylesheet, and the warnings its parsing gave, by its text and
+    # address; the most recently used last.
+    sheets: OrderedDict[tuple[str, ...], tuple[CSS, tuple[str, ...]]] = field(
+        default_factory=OrderedDict)
 
 
 # Kept by this process, newest last: (process id, fonts' digest).
 _FONT_CONFIGURATIONS: OrderedDict[tuple[int, str], _Kept] = OrderedDict()
 KEPT_FONT_CONFIGURATIONS = 4
+KEPT_STYLESHEETS = 16  # per configuration: a book's few, a batch's letters and labels
 
 
 def _font_configuration(html: str, root: Path) -> _Kept:
@@ -348,6 +351,9 @@ def _stylesheets(part: Part, root: Path, kept: _Kept, fetcher: ProjectFetcher,
                 continue
             kept.sheets[key] = (sheet, tuple(warnings[said:]))
             del warnings[said:]
+            while len(kept.sheets) > KEPT_STYLESHEETS:
+                kept.sheets.popitem(last=False)
+        kept.sheets.move_to_end(key)
         sheet, said_then = kept.sheets[key]
         warnings.extend(said_then)
         sheets.append(sheet)

@@ -38,16 +38,58 @@ from bench.synthetic import write_book  # noqa: E402
 
 TARGETS = {"c": 0.70, "d": 0.05, "e": 0.20, "f": 0.35}
 STEP = """
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 root = Path({root!r})
+peaks = {{}}  # process id -> (peak RSS in kB, CPU seconds), of every process below this one
+stop = threading.Event()
+
+def family():
+    parent_of = {{}}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{{entry}}/stat") as stat:
+                    parent_of[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    mine, grew = {{os.getpid()}}, True
+    while grew:
+        below = {{pid for pid, parent in parent_of.items() if parent in mine}} - mine
+        mine |= below
+        grew = bool(below)
+    return mine - {{os.getpid()}}
+
+def watch():
+    while True:
+        for pid in family():
+            try:
+                with open(f"/proc/{{pid}}/status") as status:
+                    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+                with open(f"/proc/{{pid}}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                peaks[pid] = (max(hwm, peaks.get(pid, (0, 0))[0]), cpu)
+            except (OSError, StopIteration, IndexError, ValueError):
+                pass
+        if stop.wait(0.1):
+            return
+
+threading.Thread(target=watch, daemon=True).start()
 started = time.perf_counter()
 {code}
 seconds = time.perf_counter() - started
+stop.set()
+me = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"seconds": seconds,
-    "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    "children_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    "rss_kb": me.ru_maxrss,
+    # Every process below this one (workers, their server): the sum of their
+    # peaks, sampled every 0.1 s (a peak is the kernel's, whenever it was);
+    # their CPU time as last sampled, so a little under the truth.
+    "children_rss_kb": sum(peak for peak, _ in peaks.values()),
+    "processes": len(peaks),
+    "cpu_seconds": me.ru_utime + me.ru_stime + sum(cpu for _, cpu in peaks.values()),
     "extra": extra}}))
 """
 CODE = {

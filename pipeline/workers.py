@@ -1,20 +1,26 @@
 """Parts -> RenderedParts, in worker processes, from the cache where it can.
 
 A command that will typeset starts its workers first (`Workers`), before it
-reads the sources: each worker imports WeasyPrint (most of a second) while
-this process reads and converts the chapters, and keeps its font
-configuration from one part to the next (typeset.py). Nothing here imports
-WeasyPrint: only the workers, or a command that typesets in its own process,
-do. The workers are forked; they are started while this process has no other
-thread, and nothing else forks while a `meanwhile` runs.
+reads the sources. The workers are forked from a server process that imports
+WeasyPrint once (most of a second of CPU, which each worker paid before) while
+this process reads and converts the chapters; a worker keeps its font
+configuration and parsed stylesheets from one part to the next (typeset.py).
+Nothing here imports WeasyPrint: only the workers, or a command that typesets
+in its own process, do. Workers are started from a thread of their own,
+because a worker's start waits until the server has imported WeasyPrint.
+
+Workers are new processes, not copies of this one: what a job needs goes in
+its arguments (a test's stand-in for a function here does not reach them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
@@ -47,19 +53,34 @@ class Workers:
         self._busy = 0  # jobs handed to the pool and not yet finished
         self._held: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
         self._feeder: threading.Thread | None = None
+        self._starter: threading.Thread | None = None
         self._closing = False
 
     def __enter__(self) -> Workers:
         if self.jobs > 1:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"),
+                max_workers=self.jobs, mp_context=_context(),
                 initializer=_start_worker, initargs=(self.typesetting,),
             )
-            self._pool.submit(int)  # a forked pool starts all its workers at the first job
+            self._starter = threading.Thread(target=self._start, args=(self._pool,),
+                                             name="workers-starter", daemon=True)
+            self._starter.start()
         return self
+
+    def _start(self, pool: ProcessPoolExecutor) -> None:
+        """Start every worker (a pool starts one per job handed over while none is idle)."""
+        with contextlib.suppress(RuntimeError):  # shut down already: nothing to start
+            for _ in range(self.jobs):
+                pool.submit(time.sleep, 0.05)
+
+    def _started(self) -> None:
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
+        self._started()
         with self._turn:  # held jobs nobody waited for are not wanted
             self._closing = True
             while self._held:
@@ -80,6 +101,7 @@ class Workers:
     def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
         """Run `function(*args)` in a worker (here, at once, without workers)."""
         if self._pool is not None:
+            self._started()
             with self._turn:
                 self._busy += 1
             handed = self._pool.submit(function, *args)
@@ -142,6 +164,13 @@ def _pass_on(done: Future[T], future: Future[T]) -> None:
         future.set_exception(done.exception())  # type: ignore[arg-type]
     else:
         future.set_result(done.result())
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process that has WeasyPrint imported already."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["pipeline.typeset"])
+    return context
 
 
 def _start_worker(typesetting: bool) -> None:

@@ -33,12 +33,20 @@ from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
 from pipeline.files import publish, write_atomically, write_temporary
-from pipeline.fonts import FontFace, shipped_faces, trimmed_faces
+from pipeline.fonts import (
+    FontFace,
+    shipped_faces,
+    trim_face,
+    trim_faces,
+    trimmed_faces,
+    trimmed_folder,
+)
 from pipeline.impose import impose, sheet_sides
 from pipeline.lint import as_errors, lint_chapter, longest_sentences, silenced
 from pipeline.model import (
     BookletError,
     BuildReport,
+    Chapter,
     Config,
     ConvertedChapter,
     Edition,
@@ -103,16 +111,33 @@ class Linted:
     longest: dict[str, tuple[tuple[int, int], ...]]
 
 
-def read_book(root: Path, watch: Stopwatch) -> Book:
+def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> Book:
+    """Read and convert the sources; trim the fonts to the book's characters.
+
+    The fonts are cut to the characters of the sources, which hold the book's
+    but for what the conversion adds (fonts.ALWAYS covers that): so `workers`
+    can cut them while this process converts. Should the book still need
+    another character, the fonts are cut again, to exactly the book's.
+    """
     with watch.stage("read"):
         config = load_config(root)
         chapters = load_chapters(config)
+    fonts_dir = config.styles_dir / "fonts"
+    faces = shipped_faces(fonts_dir)
+    likely, folder = trimmed_folder(fonts_dir, source_text(config, chapters), cache_dir(root))
+    run = workers.submit if workers else Workers(1).submit  # (one job: here, at once)
+    cutting = [run(trim_face, face, likely, folder) for face in faces
+               if not (folder / face.path.name).is_file()]
     with watch.stage("convert"):
         converted = convert_book(chapters, root)
     with watch.stage("fonts"):
-        fonts = trimmed_faces(
-            config.styles_dir / "fonts", book_text(config, converted), cache_dir(root)
-        )
+        for job in cutting:
+            job.result()
+        needed = book_text(config, converted)
+        if set(needed) <= set(likely):
+            fonts = trim_faces(faces, likely, folder)  # cut already
+        else:
+            fonts = trimmed_faces(fonts_dir, needed, cache_dir(root))
     return Book(config, converted, fonts)
 
 
@@ -140,7 +165,7 @@ def build(
     try:
         with nullcontext(workers) if workers else Workers(jobs) as running:
             # The workers start (importing WeasyPrint) while the sources are read.
-            book = read_book(root, watch)
+            book = read_book(root, watch, running)
             chosen = book.config.edition_named(edition)
             if output is None:
                 output = root / "output" / (
@@ -168,7 +193,7 @@ def build_all_editions(
     reports = []
     try:
         with nullcontext(workers) if workers else Workers(jobs) as running:
-            book = read_book(root, watch)
+            book = read_book(root, watch, running)
             for edition in book.config.editions:
                 output = root / "output" / "editions" / f"{edition.name}.pdf"
                 reports.append(build_edition(book, edition, output,
@@ -533,6 +558,20 @@ def book_text(config: Config, converted: list[ConvertedChapter]) -> str:
     for item in converted:
         chapter = item.chapter
         pieces += [html.unescape(item.html), chapter.title, chapter.summary or ""]
+        pieces += [s.text + (s.url or "") for s in chapter.sources]
+    for template in sorted((config.styles_dir / "templates").glob("*.html")):
+        pieces.append(template.read_text(encoding="utf-8"))
+    return "".join(pieces)
+
+
+def source_text(config: Config, chapters: list[Chapter]) -> str:
+    """Every character of the sources the book is made of (before conversion)."""
+    pieces = [
+        config.title, config.subtitle, config.author, config.edition, config.copies_text,
+        config.copies_url, config.subject,
+    ]
+    for chapter in chapters:
+        pieces += [chapter.body, html.unescape(chapter.body), chapter.title, chapter.summary or ""]
         pieces += [s.text + (s.url or "") for s in chapter.sources]
     for template in sorted((config.styles_dir / "templates").glob("*.html")):
         pieces.append(template.read_text(encoding="utf-8"))

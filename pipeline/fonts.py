@@ -93,14 +93,19 @@ def _cmap(path: Path) -> frozenset[int]:
 
 def trimmed_faces(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[FontFace, ...]:
     """Trim each shipped face to the characters in `text` (plus ALWAYS), cached."""
+    characters, folder = trimmed_folder(fonts_dir, text, cache_dir)
+    return trim_faces(shipped_faces(fonts_dir), characters, folder)
+
+
+def trimmed_folder(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[str, Path]:
+    """The characters the shipped faces are trimmed to for `text`, and where they go."""
     characters = "".join(sorted(set(text) | set(ALWAYS)))
-    faces = shipped_faces(fonts_dir)
     digest = hashlib.sha256()
     digest.update(VERSION.encode())
     digest.update(characters.encode("utf-8", "surrogatepass"))
-    for face in faces:
+    for face in shipped_faces(fonts_dir):
         digest.update(face.path.read_bytes())
-    return trim_faces(faces, characters, cache_dir / "fonts" / digest.hexdigest()[:16])
+    return characters, cache_dir / "fonts" / digest.hexdigest()[:16]
 
 
 def trim_faces(faces: tuple[FontFace, ...], text: str, folder: Path) -> tuple[FontFace, ...]:

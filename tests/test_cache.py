@@ -206,3 +206,19 @@ def test_a_chapter_with_a_mistake_is_reported_every_time(
     for _ in range(2):
         with pytest.raises(BookletError, match="heading in the chapter body"):
             convert_book(load_chapters(load_config(root)), root)
+
+
+def test_fonts_cut_from_the_sources_are_cut_again_if_the_book_needs_more(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.build as build_module
+    from pipeline.build import Stopwatch, read_book
+    from pipeline.fonts import _cmap
+
+    root = project("basic")
+    likely = read_book(root, Stopwatch()).fonts
+    assert all(ord("Ω") not in _cmap(face.path) for face in likely)  # not in the sources
+    text = build_module.book_text
+    monkeypatch.setattr(build_module, "book_text", lambda *args: text(*args) + "Ω")
+    exact = read_book(root, Stopwatch()).fonts
+    assert {face.path.parent for face in exact}.isdisjoint({f.path.parent for f in likely})
+    assert all(ord("Ω") in _cmap(face.path) for face in exact)

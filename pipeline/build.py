@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -86,22 +87,25 @@ class Stopwatch:
 class Book:
     """The sources, read and converted once for every edition built from them.
 
-    Linting waits until the typesetter's workers are busy (`lint`), so that it
-    runs on the core they leave free, once whatever the number of editions.
+    The book is linted once whatever the number of editions, in a worker,
+    while this process assembles the first edition's PDF (`lint_later`):
+    the workers have nothing else to do then, and while they typeset, they
+    have the cores to themselves.
     """
 
     config: Config
     converted: list[ConvertedChapter]
     fonts: tuple[FontFace, ...]
-    _linted: list[Linted] = field(default_factory=list, repr=False, compare=False)
+    _linting: list[Future[Linted]] = field(default_factory=list, repr=False, compare=False)
 
-    def lint(self, watch: Stopwatch) -> Linted:
-        if not self._linted:
-            with watch.stage("lint"):
-                findings, grades = lint_book(self.converted, self.config)
-                longest = longest_by_chapter(self.converted, self.config)
-            self._linted.append(Linted(findings, grades, longest))
-        return self._linted[0]
+    def lint_later(self, workers: Workers) -> None:
+        if not self._linting:
+            self._linting.append(workers.submit(lint_job, self.converted, self.config))
+
+    def linted(self, watch: Stopwatch, workers: Workers) -> Linted:
+        self.lint_later(workers)
+        with watch.stage("lint"):  # the wait for it, if any
+            return self._linting[0].result()
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,12 @@ class Linted:
     findings: list[Finding]
     grades: dict[str, float]
     longest: dict[str, tuple[tuple[int, int], ...]]
+
+
+def lint_job(converted: list[ConvertedChapter], config: Config) -> Linted:
+    """Lint findings, grade levels and longest sentences of the book (in a worker)."""
+    findings, grades = lint_book(converted, config)
+    return Linted(findings, grades, longest_by_chapter(converted, config))
 
 
 def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> Book:
@@ -227,8 +237,7 @@ def build_edition(
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
         rendered = typeset_all(parts, root, cache=cache, progress=watch.progress,
-                               meanwhile=lambda: book.lint(watch), workers=workers)
-    linted = book.lint(watch)
+                               workers=workers)
     *chapter_parts, back = rendered
     specs = [
         PartSpec.of(part, c.chapter.title) for part, c in zip(chapter_parts, converted, strict=True)
@@ -265,7 +274,7 @@ def build_edition(
         created=created_at(config, source_date_epoch),
     )
     linear = output.with_name(f"{output.stem}-linear.pdf") if edition.impose else output
-    findings = list(linted.findings)
+    book.lint_later(workers)
     today = today or date.today()
     every_part = [front, *chapter_parts, back, *(part for _, part in furniture)]
     key = _book_key(edition, metadata, toc, page_map, every_part, config, today)
@@ -300,7 +309,8 @@ def build_edition(
                     temporary, config, expected, shown_path(linear, root), today,
                     fold=edition.impose, layout=edition.layout, workers=workers,
                 )
-                findings += checked
+                linted = book.linted(watch, workers)
+                findings = [*linted.findings, *checked]
                 if strict:
                     findings = as_errors(findings)
                 rejected = any(f.severity == "error" for f in findings)
@@ -311,7 +321,8 @@ def build_edition(
             if not rejected:
                 _remember(record, key, linear, checked)
         else:
-            findings += earlier
+            linted = book.linted(watch, workers)
+            findings = [*linted.findings, *earlier]
             if strict:
                 findings = as_errors(findings)
             rejected = any(f.severity == "error" for f in findings)

@@ -2,4 +2,5 @@
 
 from pipeline.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # (a worker process imports this module again, to run nothing)
+    raise SystemExit(main())

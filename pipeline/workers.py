@@ -169,7 +169,7 @@ def _pass_on(done: Future[T], future: Future[T]) -> None:
 def _context() -> multiprocessing.context.BaseContext:
     """Workers forked from a server process that has WeasyPrint imported already."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipeline.typeset"])
+    context.set_forkserver_preload(["pipeline.libraries", "pipeline.typeset"])
     return context
 
 

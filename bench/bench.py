@@ -157,11 +157,14 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
     out["c"] = median_step(root, CODE["build"], runs, before=lambda: clean_cache(root))
     out["d"] = median_step(root, CODE["build"], runs)
 
+    edits = iter(range(1_000_000))  # each run's edit is new: never in the cache already
+
     def paragraph_edit() -> None:
         middle.write_text(original, encoding="utf-8")
         step(root, CODE["build"])  # the cache holds the original
-        middle.write_text(original.replace("## Section 2", "## Section 2\n\nAn edited line.", 1)
-                          if "## Section 2" in original else original + "\nAn edited line.\n",
+        line = f"An edited line, edit {next(edits)}."
+        middle.write_text(original.replace("## Section 2", f"## Section 2\n\n{line}", 1)
+                          if "## Section 2" in original else original + f"\n{line}\n",
                           encoding="utf-8")
 
     out["e"] = median_step(root, CODE["build"], runs, before=paragraph_edit)
@@ -169,7 +172,8 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
     def long_edit() -> None:
         middle.write_text(original, encoding="utf-8")
         step(root, CODE["build"])
-        extra = "\n\n".join(["A new paragraph that makes this chapter longer. " * 6] * 12)
+        extra = "\n\n".join([f"A new paragraph that makes this chapter longer ({next(edits)}). "
+                             * 6] * 12)
         middle.write_text(original + "\n\n" + extra + "\n", encoding="utf-8")
 
     out["f"] = median_step(root, CODE["build"], runs, before=long_edit)

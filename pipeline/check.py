@@ -21,7 +21,9 @@ pages where the headings are really printed, and so on. Checks:
 
 from __future__ import annotations
 
+import hashlib
 import io
+import pickle
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,10 +33,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pikepdf
+import pypdfium2 as pdfium
 
+from pipeline.cache import BlobCache, code_fingerprint
 from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
-from pipeline.pdftext import Line, Page, read_pages, shown_glyphs
+from pipeline.pdftext import Line, Page, page_digests, read_pages, shown_glyphs
 from pipeline.tags import accessibility_problems
 from pipeline.workers import Workers, default_jobs
 
@@ -58,11 +62,12 @@ def preflight(
 
     `layout` tells where the running heads and folios are (the page margins).
     """
+    cache = BlobCache(config.root / "output" / ".cache" / "preflight")
     beside = _beside(workers, _structure_findings, pdf_path, shown_as,
-                     config.checks.min_image_ppi)
+                     config.checks.min_image_ppi, cache)
     with beside as structure_findings, pikepdf.open(pdf_path) as document:
         layout = layout or config.layout
-        pages = read_pages(pdf_path, layout.head_band_pt, layout.foot_band_pt)
+        pages = _pages(pdf_path, document, layout, shown_as, cache)
         labels = [page.label for page in document.pages]
         checker = _Checker(shown_as)
         _page_count(checker, len(pages), config, fold)
@@ -77,15 +82,55 @@ def preflight(
     return checker.findings
 
 
-def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int) -> list[Finding]:
+def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int,
+                        cache: BlobCache | None = None) -> list[Finding]:
     """The checks that read the PDF's objects: fonts, images, tagging."""
     checker = _Checker(shown_as)
     with pikepdf.open(pdf_path) as pdf:
         labels = [page.label for page in pdf.pages]
         _fonts(checker, pdf, labels)
         _images(checker, pdf, labels, min_ppi)
-        _accessibility(checker, pdf, labels)
+        name = _cache_name("untagged-marks", shown_as)
+        known = _load(cache, name)
+        _accessibility(checker, pdf, labels, known)
+        if cache is not None:
+            cache.put(name, pickle.dumps(known))
     return checker.findings
+
+
+def _pages(pdf_path: Path, document: pikepdf.Pdf, layout: Layout, shown_as: str,
+           cache: BlobCache | None) -> list[Page]:
+    """Every page's printed lines; a page read before (by its digest) is not read again.
+
+    A rebuild after an edit reads only the pages the edit changed, not the book.
+    """
+    bands = (layout.head_band_pt, layout.foot_band_pt)
+    digests = [f"{digest}:{bands}" for digest in page_digests(document)]
+    name = _cache_name("page-text", shown_as)
+    known: dict[str, Page] = _load(cache, name)
+    missing = [index for index, digest in enumerate(digests) if digest not in known]
+    for index, page in zip(missing, read_pages(pdf_path, *bands, only=missing), strict=True):
+        known[digests[index]] = page
+    if cache is not None and missing:
+        cache.put(name, pickle.dumps({digest: known[digest] for digest in digests}))
+    return [known[digest] for digest in digests]
+
+
+def _cache_name(kind: str, shown_as: str) -> str:
+    """One cache entry per PDF and kind, for this pipeline and this pdfium."""
+    key = f"{kind}\0{shown_as}\0{code_fingerprint()}\0{pdfium.PDFIUM_INFO}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _load(cache: BlobCache | None, name: str) -> dict[str, Any]:
+    data = cache.get(name) if cache is not None else None
+    if data is None:
+        return {}
+    try:
+        loaded = pickle.loads(data)
+    except Exception:  # an entry from another version of the pipeline: read again
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 @contextmanager
@@ -491,9 +536,10 @@ def _multiply(a: list[float], b: list[float]) -> list[float]:
     ]
 
 
-def _accessibility(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
+def _accessibility(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str],
+                   known: dict[str, int] | None = None) -> None:
     """Tagged for screen readers: see tags.accessibility_problems."""
-    for problem in accessibility_problems(pdf):
+    for problem in accessibility_problems(pdf, known):
         where = "" if problem.page is None else f"page {labels[problem.page]}: "
         checker.error(f"{where}{problem.message}", "accessibility")
 

@@ -8,9 +8,11 @@ points from the bottom-left corner of the page.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import re
 import sys
 from array import array
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,16 +70,68 @@ class Page:
 
 
 def read_pages(
-    path: Path, head_band: float = RUNNING_HEAD_BAND_PT, foot_band: float = FOLIO_BAND_PT
+    path: Path, head_band: float = RUNNING_HEAD_BAND_PT, foot_band: float = FOLIO_BAND_PT,
+    only: Collection[int] | None = None,
 ) -> list[Page]:
-    """Every page's lines; the bands say how far the running heads and folios reach."""
+    """Every page's lines (or those of the pages numbered in `only`, in order); the
+    bands say how far the running heads and folios reach."""
     document = pdfium.PdfDocument(str(path))
     try:
-        return [
-            _read_page(document[index], head_band, foot_band) for index in range(len(document))
-        ]
+        indexes = range(len(document)) if only is None else sorted(only)
+        return [_read_page(document[index], head_band, foot_band) for index in indexes]
     finally:
         document.close()
+
+
+# Page keys that do not change what is printed on the page, nor its text.
+NOT_PRINTED = frozenset({"/Parent", "/Annots", "/StructParents", "/StructParent", "/B",
+                         "/Metadata", "/PieceInfo", "/Thumb", "/Tabs"})
+
+
+def page_digests(document: pikepdf.Pdf) -> list[str]:
+    """For each page, a digest of all that its printed text is read from.
+
+    Its content streams, its resources (fonts with their programs and maps,
+    forms, images, all followed down) and its boxes; not its place in the
+    document, its links or its tags. Two pages with the same digest read the
+    same, in any PDF: so the text of a page that an edit did not touch is not
+    read again (check.py keeps it by this digest).
+    """
+    memo: dict[tuple[int, int], bytes] = {}
+    return [_object_digest(page.obj, memo, set()).hex() for page in document.pages]
+
+
+def _object_digest(item: pikepdf.Object, memo: dict[tuple[int, int], bytes],
+                   visiting: set[tuple[int, int]]) -> bytes:
+    if not isinstance(item, pikepdf.Object):  # a number or a boolean, as Python has it
+        return f"{type(item).__name__}:{item!r}".encode()
+    key = item.objgen if item.is_indirect else None
+    if key is not None:
+        if key in memo:
+            return memo[key]
+        if key in visiting:
+            return b"cycle"
+        visiting.add(key)
+    digest = hashlib.sha256()
+    if isinstance(item, pikepdf.Dictionary | pikepdf.Stream):
+        digest.update(b"S" if isinstance(item, pikepdf.Stream) else b"D")
+        for name in sorted(item.keys()):
+            if name not in NOT_PRINTED:
+                digest.update(name.encode("utf-8", "surrogateescape"))
+                digest.update(_object_digest(item[name], memo, visiting))
+        if isinstance(item, pikepdf.Stream):
+            digest.update(item.read_raw_bytes())
+    elif isinstance(item, pikepdf.Array):
+        digest.update(b"A")
+        for element in item:
+            digest.update(_object_digest(element, memo, visiting))
+    else:
+        digest.update(item.unparse(resolved=True))
+    value = digest.digest()
+    if key is not None:
+        visiting.discard(key)
+        memo[key] = value
+    return value
 
 
 def _read_page(page: pdfium.PdfPage, head_band: float, foot_band: float) -> Page:

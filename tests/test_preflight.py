@@ -273,3 +273,46 @@ def test_broken_links_and_a_misdirected_outline_are_errors(basic: Built, tmp_pat
     assert "points at no page" in messages
     assert f"outline item '{title}' goes to page" in messages
     assert _findings(basic.pdf, basic.root) == []  # the book as built has none of them
+
+
+def test_only_the_pages_an_edit_changed_are_read_again(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import pikepdf
+
+    import pipeline.check as check_module
+    from pipeline.pdftext import page_digests
+
+    root = project("basic")
+    build(root, source_date_epoch=1, today=TODAY)
+    pdf = root / "output" / "guide.pdf"
+    with pikepdf.open(pdf) as document:
+        before = page_digests(document)
+    reads: list[list[int] | None] = []
+    real = check_module.read_pages
+
+    def counted(path: Path, head: float, foot: float, only: list[int] | None = None) -> list:
+        reads.append(None if only is None else list(only))
+        return real(path, head, foot, only=only)
+
+    monkeypatch.setattr(check_module, "read_pages", counted)
+    found = run_preflight(pdf, root)
+    assert reads == [[]]  # the build's own preflight read every page already
+    # One paragraph of the last chapter edited: its pages are read, no others.
+    chapter = root / "chapters" / "03-gamma.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8").replace(
+        "Back to [the opening]", "A new sentence. Back to [the opening]", 1), encoding="utf-8")
+    build(root, source_date_epoch=1, today=TODAY)
+    with pikepdf.open(pdf) as document:
+        after = page_digests(document)
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert changed and len(changed) < len(after) / 2
+    assert reads[-1] == changed
+    # The same findings as reading every page; and a damaged cache is read again.
+    for entry in (root / "output" / ".cache" / "preflight").iterdir():
+        entry.write_bytes(b"damaged")
+    assert run_preflight(pdf, root) == run_preflight(pdf, root) == found
+    assert reads[-2] is not None and len(reads[-2]) == len(after)
+    shutil.rmtree(root / "output" / ".cache" / "preflight")
+    assert run_preflight(pdf, root) == found

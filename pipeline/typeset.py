@@ -324,7 +324,8 @@ def _stylesheets(part: Part, root: Path, kept: _Kept, fetcher: ProjectFetcher,
     and font configuration, and handed to WeasyPrint already parsed, in the
     same order. (They take the "user" place in the cascade instead of the
     "author" one; nothing else is in the author's, except style attributes,
-    which win either way: the same pages, byte for byte, tests/test_cache.py.)
+    which win either way: the same pages, byte for byte,
+    tests/test_templates_typeset.py.)
     A sheet is kept by its text, or by its address and the file's bytes; and
     with the warnings its parsing gave, which every part that uses it repeats.
     A sheet whose parsing refused a fetch is never kept.

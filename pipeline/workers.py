@@ -47,7 +47,7 @@ class Workers:
 
     def __init__(self, jobs: int | None = None, typesetting: bool = True) -> None:
         self.jobs = jobs or default_jobs()
-        self.typesetting = typesetting  # import WeasyPrint in each worker as it starts
+        self.typesetting = typesetting  # WeasyPrint loaded in each worker as it starts
         self._pool: ProcessPoolExecutor | None = None
         self._turn = threading.Condition()
         self._busy = 0  # jobs handed to the pool and not yet finished
@@ -74,8 +74,9 @@ class Workers:
                 pool.submit(time.sleep, 0.05)
 
     def _started(self) -> None:
-        if self._starter is not None:
-            self._starter.join()
+        starter = self._starter  # (the feeder's thread may be here too)
+        if starter is not None:
+            starter.join()
             self._starter = None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -197,14 +198,12 @@ def typeset_all(
     keep_local_links: bool = False,
     cache: PartCache | None = None,
     progress: Progress | None = None,
-    meanwhile: Callable[[], object] | None = None,
     workers: Workers | None = None,
 ) -> list[RenderedPart]:
     """Typeset parts (those not in the cache), in parallel worker processes.
 
     With `workers`, their processes typeset (even a single part); without,
-    a pool of `jobs` processes is started for these parts alone. `meanwhile`
-    runs in this process while the workers typeset.
+    a pool of `jobs` processes is started for these parts alone.
     """
     options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
                "pdf": PDF_OPTIONS}
@@ -220,10 +219,10 @@ def typeset_all(
     todo = [parts[i] for i in missing]
     args = (root, whole_fonts, keep_local_links)
     if workers is not None:
-        made = _typeset_many(todo, workers, args, finished, meanwhile or (lambda: None))
+        made = _typeset_many(todo, workers, args, finished)
     else:
         with Workers(min(jobs or default_jobs(), len(todo)) or 1) as own:
-            made = _typeset_many(todo, own, args, finished, meanwhile or (lambda: None))
+            made = _typeset_many(todo, own, args, finished)
     for i, part in zip(missing, made, strict=True):
         found[i] = part
         if cache:
@@ -233,10 +232,9 @@ def typeset_all(
 
 def _typeset_many(
     parts: Sequence[Part], workers: Workers, args: tuple[Path, bool, bool],
-    finished: Callable[[int, str], None], meanwhile: Callable[[], object],
+    finished: Callable[[int, str], None],
 ) -> list[RenderedPart]:
     if not workers.parallel:
-        meanwhile()
         one_by_one = []
         for part in parts:
             one_by_one.append(typeset_job(part, *args))
@@ -246,7 +244,6 @@ def _typeset_many(
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
     futures = {workers.submit(typeset_job, parts[i], *args): i for i in order}
     try:
-        meanwhile()
         made: dict[int, RenderedPart] = {}
         failed: dict[int, BaseException] = {}
         for future in as_completed(futures):

@@ -22,6 +22,7 @@ nothing here asserts them: they are for people to read.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import statistics
@@ -157,7 +158,7 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
     out["c"] = median_step(root, CODE["build"], runs, before=lambda: clean_cache(root))
     out["d"] = median_step(root, CODE["build"], runs)
 
-    edits = iter(range(1_000_000))  # each run's edit is new: never in the cache already
+    edits = itertools.count()  # each run's edit is new: never in the cache already
 
     def paragraph_edit() -> None:
         middle.write_text(original, encoding="utf-8")

@@ -562,27 +562,22 @@ def contents(converted: list[ConvertedChapter], page_map: PageMap | None) -> lis
 
 def book_text(config: Config, converted: list[ConvertedChapter]) -> str:
     """Every character the book may print, for trimming the fonts."""
-    pieces = [
-        config.title, config.subtitle, config.author, config.edition, config.copies_text,
-        config.copies_url, config.subject,
-    ]
-    for item in converted:
-        chapter = item.chapter
-        pieces += [html.unescape(item.html), chapter.title, chapter.summary or ""]
-        pieces += [s.text + (s.url or "") for s in chapter.sources]
-    for template in sorted((config.styles_dir / "templates").glob("*.html")):
-        pieces.append(template.read_text(encoding="utf-8"))
-    return "".join(pieces)
+    return _characters(config, [(html.unescape(c.html), c.chapter) for c in converted])
 
 
 def source_text(config: Config, chapters: list[Chapter]) -> str:
     """Every character of the sources the book is made of (before conversion)."""
+    return _characters(config, [(c.body + html.unescape(c.body), c) for c in chapters])
+
+
+def _characters(config: Config, bodies: list[tuple[str, Chapter]]) -> str:
+    """The config's words, each chapter's body (as given) and words, and the templates."""
     pieces = [
         config.title, config.subtitle, config.author, config.edition, config.copies_text,
         config.copies_url, config.subject,
     ]
-    for chapter in chapters:
-        pieces += [chapter.body, html.unescape(chapter.body), chapter.title, chapter.summary or ""]
+    for body, chapter in bodies:
+        pieces += [body, chapter.title, chapter.summary or ""]
         pieces += [s.text + (s.url or "") for s in chapter.sources]
     for template in sorted((config.styles_dir / "templates").glob("*.html")):
         pieces.append(template.read_text(encoding="utf-8"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 import shutil
 from dataclasses import asdict
@@ -156,6 +157,27 @@ class BlobCache:
     def put(self, key: str, data: bytes) -> None:
         checksum = hashlib.sha256(data).hexdigest().encode()
         write_atomically(self.folder / key, BLOB_FORMAT + b"\n" + checksum + b"\n" + data)
+
+    def load(self, key: str) -> object | None:
+        """A value kept with `keep`; None if absent, damaged, or not one this code can read."""
+        data = self.get(key)
+        if data is None:
+            return None
+        try:
+            return pickle.loads(data)
+        except Exception:  # an entry of another version of the pipeline
+            return None
+
+    def keep(self, key: str, value: object) -> None:
+        self.put(key, pickle.dumps(value))
+
+
+def file_digest(path: Path | None) -> str | None:
+    """The sha256 of a file's bytes; None if there is no such file to read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+    except OSError:
+        return None
 
 
 def clean(root: Path) -> list[str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,8 +37,15 @@ import pypdfium2 as pdfium
 from pipeline.cache import BlobCache, code_fingerprint
 from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
-from pipeline.pdftext import Line, Page, page_digests, read_pages, shown_glyphs
-from pipeline.tags import accessibility_problems
+from pipeline.pdftext import (
+    Line,
+    Page,
+    contents_digest,
+    page_digests,
+    read_pages,
+    shown_glyphs,
+)
+from pipeline.tags import accessibility_problems, untagged_marks
 from pipeline.workers import Workers, default_jobs
 
 # A page number as the contents print it: a folio (arabic or roman), or a
@@ -90,11 +96,19 @@ def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int,
         labels = [page.label for page in pdf.pages]
         _fonts(checker, pdf, labels)
         _images(checker, pdf, labels, min_ppi)
+        # A page's untagged marks are counted again only if its contents changed.
         name = _cache_name("untagged-marks", shown_as)
-        known = _load(cache, name)
-        _accessibility(checker, pdf, labels, known)
-        if cache is not None:
-            cache.put(name, pickle.dumps(known))
+        before = _kept(cache, name)
+        counted: dict[str, int] = {}
+
+        def count(page: pikepdf.Page) -> int:
+            key = contents_digest(page)
+            counted[key] = before[key] if key in before else untagged_marks(page)
+            return counted[key]
+
+        _accessibility(checker, pdf, labels, count)
+        if cache is not None and counted != before:
+            cache.keep(name, counted)
     return checker.findings
 
 
@@ -107,12 +121,12 @@ def _pages(pdf_path: Path, document: pikepdf.Pdf, layout: Layout, shown_as: str,
     bands = (layout.head_band_pt, layout.foot_band_pt)
     digests = [f"{digest}:{bands}" for digest in page_digests(document)]
     name = _cache_name("page-text", shown_as)
-    known: dict[str, Page] = _load(cache, name)
+    known: dict[str, Page] = _kept(cache, name)
     missing = [index for index, digest in enumerate(digests) if digest not in known]
     for index, page in zip(missing, read_pages(pdf_path, *bands, only=missing), strict=True):
         known[digests[index]] = page
     if cache is not None and missing:
-        cache.put(name, pickle.dumps({digest: known[digest] for digest in digests}))
+        cache.keep(name, {digest: known[digest] for digest in digests})
     return [known[digest] for digest in digests]
 
 
@@ -122,15 +136,9 @@ def _cache_name(kind: str, shown_as: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _load(cache: BlobCache | None, name: str) -> dict[str, Any]:
-    data = cache.get(name) if cache is not None else None
-    if data is None:
-        return {}
-    try:
-        loaded = pickle.loads(data)
-    except Exception:  # an entry from another version of the pipeline: read again
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
+def _kept(cache: BlobCache | None, name: str) -> dict[str, Any]:
+    kept = cache.load(name) if cache is not None else None
+    return kept if isinstance(kept, dict) else {}
 
 
 @contextmanager
@@ -146,7 +154,7 @@ def _beside(
     if workers is not None:
         yield workers.submit(check, *args).result
         return
-    with Workers(min(2, default_jobs()), typesetting=False) as own:
+    with Workers(min(2, default_jobs())) as own:
         yield own.submit(check, *args).result
 
 
@@ -537,9 +545,9 @@ def _multiply(a: list[float], b: list[float]) -> list[float]:
 
 
 def _accessibility(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str],
-                   known: dict[str, int] | None = None) -> None:
+                   count_marks: Callable[[pikepdf.Page], int] | None = None) -> None:
     """Tagged for screen readers: see tags.accessibility_problems."""
-    for problem in accessibility_problems(pdf, known):
+    for problem in accessibility_problems(pdf, count_marks):
         where = "" if problem.page is None else f"page {labels[problem.page]}: "
         checker.error(f"{where}{problem.message}", "accessibility")
 

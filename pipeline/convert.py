@@ -33,7 +33,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import html
-import pickle
 import re
 import xml.etree.ElementTree as etree
 from collections.abc import Mapping, Sequence
@@ -50,7 +49,7 @@ from markdown.extensions.footnotes import NBSP_PLACEHOLDER
 from markdown.treeprocessors import Treeprocessor
 
 from pipeline import glossary
-from pipeline.cache import BlobCache, code_fingerprint
+from pipeline.cache import BlobCache, code_fingerprint, file_digest
 from pipeline.images import image_problem, intrinsic_size
 from pipeline.model import (
     LIMITS,
@@ -656,19 +655,16 @@ class ConvertCache:
             digest.update(piece.encode("utf-8", "surrogatepass"))
             digest.update(b"\0")
         key = digest.hexdigest()
-        kept = self.blobs.get(key)
-        if kept is not None:
-            try:
-                images, converted = pickle.loads(kept)
-            except Exception:  # an entry of another shape: convert it again
-                images, converted = None, None
+        kept = self.blobs.load(key)
+        if isinstance(kept, tuple) and len(kept) == 2:  # (else: another shape, convert again)
+            images, converted = kept
             if isinstance(converted, ConvertedChapter) and all(
-                _file_digest(Path(path)) == hashed for path, hashed in images
+                file_digest(Path(path)) == hashed for path, hashed in images
             ):
                 return replace(converted, chapter=chapter)
         converted = convert(chapter, root, glossary)
-        images = [(str(path), _file_digest(path)) for path in converted.images]
-        self.blobs.put(key, pickle.dumps((images, converted)))
+        images = [(str(path), file_digest(path)) for path in converted.images]
+        self.blobs.keep(key, (images, converted))
         return converted
 
 
@@ -679,13 +675,6 @@ CONVERT_FORMAT = "booklet-converted 1"
 def _library_versions() -> str:
     return " ".join(f"{name} {metadata.version(name)}"
                     for name in ("markdown", "nh3", "pillow"))
-
-
-def _file_digest(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def check_references(chapters: list[ConvertedChapter], root: Path) -> None:

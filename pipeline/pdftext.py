@@ -101,6 +101,17 @@ def page_digests(document: pikepdf.Pdf) -> list[str]:
     return [_object_digest(page.obj, memo, set()).hex() for page in document.pages]
 
 
+def contents_digest(page: pikepdf.Page) -> str:
+    """A digest of a page's content streams alone (what is drawn, not with what)."""
+    contents = page.obj.get("/Contents")
+    digest = hashlib.sha256()
+    for stream in contents if isinstance(contents, pikepdf.Array) else [contents]:
+        if isinstance(stream, pikepdf.Stream):
+            digest.update(repr(stream.get("/Filter")).encode())
+            digest.update(stream.read_raw_bytes())
+    return digest.hexdigest()
+
+
 def _object_digest(item: pikepdf.Object, memo: dict[tuple[int, int], bytes],
                    visiting: set[tuple[int, int]]) -> bytes:
     if not isinstance(item, pikepdf.Object):  # a number or a boolean, as Python has it

@@ -17,8 +17,7 @@ once the book's page map is known, keeping the annotation (and so its tag).
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -217,19 +216,18 @@ def structure_elements(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
     return ordered
 
 
-def accessibility_problems(pdf: pikepdf.Pdf, known: dict[str, int] | None = None
-                           ) -> list[TagProblem]:
+def accessibility_problems(
+    pdf: pikepdf.Pdf, count_marks: Callable[[pikepdf.Page], int] | None = None
+) -> list[TagProblem]:
     """What keeps this PDF from being read aloud properly, as far as a program can tell.
 
     A structure tree, marked as tagged; a language and a title shown in the title
     bar; every mark on every page tagged or an artifact; heading levels that
     never skip; alternative text on every figure; a description on every link.
-    `known` holds the untagged marks counted before, by the digest of a page's
-    contents; it is left holding those of this PDF's pages.
+    `count_marks` counts a page's marks that are neither (untagged_marks; the
+    preflight passes one that remembers pages it counted before).
     """
-    earlier = dict(known or {})
-    if known is not None:
-        known.clear()
+    count = count_marks or untagged_marks
     problems: list[TagProblem] = []
     if "/StructTreeRoot" not in pdf.Root:
         return [TagProblem(None, "the PDF is not tagged (no structure tree)")]
@@ -256,28 +254,14 @@ def accessibility_problems(pdf: pikepdf.Pdf, known: dict[str, int] | None = None
         for annot in page.obj.get("/Annots", []):
             if annot.get("/Subtype") == "/Link" and not str(annot.get("/Contents", "")).strip():
                 problems.append(TagProblem(index, "a link has no description (/Contents)"))
-        untagged = _counted(page, earlier, known if known is not None else {})
+        untagged = count(page)
         if untagged:
             problems.append(TagProblem(index, f"{untagged} marks are neither tagged nor "
                                               "artifacts"))
     return problems
 
 
-def _counted(page: pikepdf.Page, earlier: dict[str, int], known: dict[str, int]) -> int:
-    """_untagged_marks, kept by the digest of the page's content streams."""
-    contents = page.obj.get("/Contents")
-    streams = contents if isinstance(contents, pikepdf.Array) else [contents]
-    digest = hashlib.sha256()
-    for stream in streams:
-        if isinstance(stream, pikepdf.Stream):
-            digest.update(repr(stream.get("/Filter")).encode())
-            digest.update(stream.read_raw_bytes())
-    key = digest.hexdigest()
-    known[key] = earlier[key] if key in earlier else _untagged_marks(page)
-    return known[key]
-
-
-def _untagged_marks(page: pikepdf.Page) -> int:
+def untagged_marks(page: pikepdf.Page) -> int:
     """Painting operators outside any marked content with an MCID or an /Artifact tag."""
     stack: list[bool] = []  # for each open marked-content sequence: does it cover its marks?
     count = 0

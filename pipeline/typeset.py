@@ -14,7 +14,6 @@ an explicit destination once all parts are merged into one PDF.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
 import os
@@ -33,6 +32,7 @@ from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from pipeline.cache import file_digest
 from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
 from pipeline.images import image_problem
 from pipeline.model import (
@@ -108,8 +108,7 @@ class ProjectFetcher(URLFetcher):
                 raise RefusedFetch(url, "the book never loads anything from the network "
                                         "(download the file into the project)")
             raise RefusedFetch(url, "is not a file in the project")
-        relative = url2pathname(unquote(urlsplit(url).path[len("/booklet-project/"):]))
-        path = (self.root / relative).resolve()
+        path = _project_file(url, self.root).resolve()
         if not path.is_relative_to(self.root):
             raise RefusedFetch(url, "is outside the project")
         if not path.is_file():
@@ -304,9 +303,7 @@ def _font_configuration(html: str, root: Path) -> _Kept:
     for url in sorted(set(FONT_FACE_URL.findall(html))):
         digest.update(url.encode("utf-8", "surrogatepass"))
         if url.startswith(PROJECT_URL):
-            path = root / url2pathname(unquote(urlsplit(url).path[len("/booklet-project/"):]))
-            with contextlib.suppress(OSError):
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
+            digest.update((file_digest(_project_file(url, root)) or "").encode())
     key = (os.getpid(), digest.hexdigest())
     kept = _FONT_CONFIGURATIONS.pop(key, None) or _Kept(FontConfiguration())
     _FONT_CONFIGURATIONS[key] = kept
@@ -331,67 +328,66 @@ def _stylesheets(part: Part, root: Path, kept: _Kept, fetcher: ProjectFetcher,
     A sheet whose parsing refused a fetch is never kept.
     """
     head, marker, rest = part.html.partition("</head>")
-    found = [m for m in HEAD_STYLESHEET.finditer(head) if not _stays(m, root)] if marker else []
-    if not found:
-        return part.html, []
-    sheets = []
-    for match in found:
+    sheets: list[CSS] = []
+    pieces: list[str] = []
+    start = 0
+    for match in HEAD_STYLESHEET.finditer(head) if marker else ():
         text, href = match.groups()
-        key: tuple[str, ...] = ("style", part.base_url, text) if text is not None else (
-            "link", href, str(root), _file_digest(_project_path(href, root)))
-        if key not in kept.sheets:
-            refused, said = len(fetcher.refused), len(warnings)
-            if text is not None:
-                sheet = CSS(string=text, base_url=part.base_url, url_fetcher=fetcher,
-                            font_config=kept.configuration)
-            else:
-                sheet = CSS(url=href, url_fetcher=fetcher, font_config=kept.configuration,
-                            _check_mime_type=True)
-            if len(fetcher.refused) > refused:
-                sheets.append(sheet)
-                continue
-            kept.sheets[key] = (sheet, tuple(warnings[said:]))
-            del warnings[said:]
-            while len(kept.sheets) > KEPT_STYLESHEETS:
-                kept.sheets.popitem(last=False)
-        kept.sheets.move_to_end(key)
-        sheet, said_then = kept.sheets[key]
-        warnings.extend(said_then)
-        sheets.append(sheet)
-    spans = [m.span() for m in found]
-    pieces, start = [], 0
-    for begin, end in spans:
-        pieces.append(head[start:begin])
-        start = end
+        if text is not None:
+            if any(rule in text for rule in DOCUMENT_AT_RULES):
+                continue  # left in the document, for WeasyPrint to parse
+            key: tuple[str, ...] = ("style", part.base_url, text)
+        else:
+            path = _served(href, root)
+            if path is None:
+                continue  # left in the document, for WeasyPrint to fetch (or refuse)
+            key = ("link", href, str(path), file_digest(path) or "")
+        sheets.append(_parsed(key, text, href, part, kept, fetcher, warnings))
+        pieces.append(head[start:match.start()])
+        start = match.end()
+    if not sheets:
+        return part.html, []
     pieces.append(head[start:])
     return "".join(pieces) + marker + rest, sheets
 
 
-def _stays(match: re.Match[str], root: Path) -> bool:
-    """Is this sheet left in the document (for WeasyPrint to fetch, refuse, or parse)?"""
-    text, href = match.groups()
-    if text is None:
-        return not href.startswith(PROJECT_URL) or _project_path(href, root) is None
-    return any(rule in text for rule in DOCUMENT_AT_RULES)
+def _parsed(key: tuple[str, ...], text: str | None, href: str | None, part: Part,
+            kept: _Kept, fetcher: ProjectFetcher, warnings: list[str]) -> CSS:
+    """A stylesheet parsed before with these fonts, or parsed now (and kept unless refused)."""
+    if key not in kept.sheets:
+        refused, said = len(fetcher.refused), len(warnings)
+        if text is not None:
+            sheet = CSS(string=text, base_url=part.base_url, url_fetcher=fetcher,
+                        font_config=kept.configuration)
+        else:
+            sheet = CSS(url=href, url_fetcher=fetcher, font_config=kept.configuration,
+                        _check_mime_type=True)
+        if len(fetcher.refused) > refused:
+            return sheet
+        kept.sheets[key] = (sheet, tuple(warnings[said:]))
+        del warnings[said:]
+        while len(kept.sheets) > KEPT_STYLESHEETS:
+            kept.sheets.popitem(last=False)
+    kept.sheets.move_to_end(key)
+    sheet, said_then = kept.sheets[key]
+    warnings.extend(said_then)
+    return sheet
 
 
-def _project_path(url: str, root: Path) -> Path | None:
-    """The project file a project URL names, if it is one (what ProjectFetcher would serve)."""
-    path = (root / url2pathname(unquote(urlsplit(url).path[len("/booklet-project/"):])))
+def _project_file(url: str, root: Path) -> Path:
+    """The path a project URL names (not yet resolved, nor checked)."""
+    return root / url2pathname(unquote(urlsplit(url).path[len("/booklet-project/"):]))
+
+
+def _served(url: str, root: Path) -> Path | None:
+    """The file a project URL names, if it is one in the project (as ProjectFetcher sees it)."""
+    if not url.startswith(PROJECT_URL):
+        return None
     try:
-        path = path.resolve()
+        path = _project_file(url, root).resolve()
     except OSError:
         return None
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
-        return None
-    return path
-
-
-def _file_digest(path: Path | None) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
-    except OSError:
-        return ""
+    return path if path.is_relative_to(root.resolve()) and path.is_file() else None
 
 
 def typeset(

@@ -45,9 +45,8 @@ class Workers:
     instead of delaying it.
     """
 
-    def __init__(self, jobs: int | None = None, typesetting: bool = True) -> None:
+    def __init__(self, jobs: int | None = None) -> None:
         self.jobs = jobs or default_jobs()
-        self.typesetting = typesetting  # WeasyPrint loaded in each worker as it starts
         self._pool: ProcessPoolExecutor | None = None
         self._turn = threading.Condition()
         self._busy = 0  # jobs handed to the pool and not yet finished
@@ -60,7 +59,7 @@ class Workers:
         if self.jobs > 1:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs, mp_context=_context(),
-                initializer=_start_worker, initargs=(self.typesetting,),
+                initializer=_start_worker,
             )
             self._starter = threading.Thread(target=self._start, args=(self._pool,),
                                              name="workers-starter", daemon=True)
@@ -174,12 +173,12 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _start_worker(typesetting: bool) -> None:
+def _start_worker() -> None:
     """In a worker: Ctrl-C is for the command, which stops the workers itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever the command made of it
-    if typesetting:
-        import pipeline.typeset  # noqa: F401  (WeasyPrint, before the first part comes)
+    # WeasyPrint, before the first part comes (already there if the server loaded it).
+    import pipeline.typeset  # noqa: F401
 
 
 def typeset_job(part: Part, root: Path, whole_fonts: bool = True,

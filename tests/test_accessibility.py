@@ -86,7 +86,7 @@ def test_headings_lists_tables_and_figures(basic: Built) -> None:
 def test_running_heads_and_folios_are_artifacts(basic: Built) -> None:
     with pikepdf.open(basic.pdf) as pdf:
         for page in pdf.pages:
-            assert tags._untagged_marks(page) == 0
+            assert tags.untagged_marks(page) == 0
         # The furniture is there, and it is an artifact.
         last = pikepdf.unparse_content_stream(pikepdf.parse_content_stream(pdf.pages[-2]))
         assert b"/Artifact BMC" in last
@@ -98,7 +98,7 @@ def test_untagged_marks_are_found() -> None:
     pdf.pages[0].obj.Contents = pdf.make_stream(
         b"0 0 1 1 re f /P <</MCID 0>> BDC 0 0 1 1 re f EMC /Artifact BMC 0 0 1 1 re f EMC"
     )
-    assert tags._untagged_marks(pdf.pages[0]) == 1
+    assert tags.untagged_marks(pdf.pages[0]) == 1
     problems = [p.message for p in tags.accessibility_problems(pdf)]
     assert problems == ["the PDF is not tagged (no structure tree)"]
 

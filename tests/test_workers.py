@@ -19,13 +19,13 @@ def test_an_authors_error_comes_back_from_a_worker_whole() -> None:
     assert again.problems == error.problems
     assert str(again) == str(error)
 
-    with Workers(2, typesetting=False) as workers, pytest.raises(BookletError) as raised:
+    with Workers(2) as workers, pytest.raises(BookletError) as raised:
         workers.submit(_fail, "chapters/03.md").result()
     assert raised.value.problems == (Problem("chapters/03.md", 7, "broken", "mend it"),)
 
 
 def test_held_jobs_wait_for_a_free_worker_and_let_later_urgent_jobs_pass() -> None:
-    with Workers(2, typesetting=False) as workers:
+    with Workers(2) as workers:
         now = workers.submit(_stamp, 0.4)  # both workers busy with jobs handed over at once
         also = workers.submit(_stamp, 0.4)
         held = [workers.later(_stamp, 0.1) for _ in range(6)]
@@ -42,7 +42,7 @@ def test_held_jobs_wait_for_a_free_worker_and_let_later_urgent_jobs_pass() -> No
 def test_held_jobs_run_here_without_workers_and_unwanted_ones_are_cancelled() -> None:
     with Workers(1) as workers:
         assert workers.later(os.getpid).result() == os.getpid()
-    with Workers(2, typesetting=False) as workers:
+    with Workers(2) as workers:
         blockers = [workers.submit(time.sleep, 0.5) for _ in range(2)]
         held = workers.later(os.getpid)
     assert held.cancelled()

@@ -42,6 +42,8 @@ def code_fingerprint() -> str:
 
 
 class PartCache:
+    """Typeset parts by everything that makes them; for one build (files are read once)."""
+
     def __init__(self, root: Path, engine: str) -> None:
         self.root = root.resolve()
         self.folder = self.root / "output" / ".cache" / "parts"
@@ -49,6 +51,8 @@ class PartCache:
         self.hits = 0
         self.misses = 0
         self._file_hashes: dict[Path, str] = {}
+        self._files_at: dict[str, Path | None] = {}  # a project URL's file, if it is one
+        self._style_files: list[Path] | None = None
 
     def key(self, part: Part, options: dict[str, object]) -> str:
         digest = hashlib.sha256()
@@ -63,18 +67,26 @@ class PartCache:
 
     def _read_files(self, part: Part) -> list[Path]:
         """The project files a document reads: its stylesheet, fonts and images."""
-        files = set()
-        for match in URL_RE.finditer(part.html):
-            path = (self.root / match.group(1)).resolve()
-            if path.is_relative_to(self.root) and path.is_file():
-                files.add(path)
+        files = {path for match in URL_RE.finditer(part.html)
+                 if (path := self._file_at(match.group(1))) is not None}
         # Stylesheets may name more files (url(...)): count every style file too.
-        styles = self.root / "styles"
-        if styles.is_dir():
+        if self._style_files is None:
+            styles = self.root / "styles"
             # A symlink out of the project is never read (the fetcher refuses it too).
-            files.update(p for p in styles.rglob("*")
-                         if p.is_file() and p.resolve().is_relative_to(self.root))
+            self._style_files = [
+                p for p in styles.rglob("*")
+                if p.is_file() and p.resolve().is_relative_to(self.root)
+            ] if styles.is_dir() else []
+        files.update(self._style_files)
         return sorted(files)
+
+    def _file_at(self, relative: str) -> Path | None:
+        """The project file a URL names (found once per build: the parts share most)."""
+        if relative not in self._files_at:
+            path = (self.root / relative).resolve()
+            self._files_at[relative] = (
+                path if path.is_relative_to(self.root) and path.is_file() else None)
+        return self._files_at[relative]
 
     def _hash(self, path: Path) -> str:
         if path not in self._file_hashes:

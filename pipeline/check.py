@@ -257,7 +257,10 @@ def _numbered(rows: list[list[Line]]) -> list[str | None]:
 
 def heading_pages(pages: list[Page], title: str, start: int) -> list[int]:
     """Pages (from `start` on) where `title` is printed in bold in the body (up to 3 lines)."""
-    found = []
+    return list(_heading_pages(pages, title, start))
+
+
+def _heading_pages(pages: list[Page], title: str, start: int) -> Iterator[int]:
     for index in range(start, len(pages)):
         body = pages[index].body
         for first, line in enumerate(body):
@@ -269,9 +272,8 @@ def heading_pages(pages: list[Page], title: str, start: int) -> list[int]:
                     break
                 text += " " + following.text
             if text == title:
-                found.append(index)
+                yield index
                 break
-    return found
 
 
 def _contents(
@@ -305,18 +307,19 @@ def _contents(
             )
             continue
         numbers[position] = number
-        found = heading_pages(pages, entry.title, after)
-        if not found:
+        # The headings come in the contents' order: the first match from the last on.
+        found = next(_heading_pages(pages, entry.title, after), None)
+        if found is None:
             checker.error(f"'{entry.title}' is in the contents but printed nowhere", "contents")
             continue
-        actual = labels[found[0]]
+        actual = labels[found]
         if actual != number:
             checker.error(
                 f"contents say '{entry.title}' is on page {number}, but it is printed on "
                 f"page {actual}",
                 "contents",
             )
-        after = found[0]
+        after = found
     return numbers
 
 

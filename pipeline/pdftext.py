@@ -14,6 +14,7 @@ import sys
 from array import array
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pikepdf
@@ -61,8 +62,12 @@ class Page:
     def folio(self) -> str:
         return " ".join(line.text for line in self.lines if line.y < self.foot_band)
 
-    @property
+    def __getstate__(self) -> dict[str, object]:
+        return {name: value for name, value in self.__dict__.items() if name != "body"}
+
+    @cached_property
     def body(self) -> tuple[Line, ...]:
+        """The lines between the running head and the folio (worked out once)."""
         return tuple(
             line for line in self.lines
             if self.foot_band <= line.y < self.height - self.head_band

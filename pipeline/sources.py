@@ -199,10 +199,14 @@ def read_chapter(path: Path, slug: str, root: Path) -> Chapter:
     )
 
 
+# PyYAML's safe loader, with libyaml's parser where PyYAML has it (ten times faster).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse_front_matter(yaml_text: str, rel: str) -> tuple[dict[str, Any], dict[str, int]]:
     """Safe-load the YAML, and note the file line of each top-level key."""
     try:
-        for event in yaml.parse(yaml_text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(yaml_text, Loader=_LOADER):
             if isinstance(event, yaml.AliasEvent):
                 # Aliases repeat a value by reference: a few lines of them make a
                 # value of billions of items ("billion laughs"). Front matter needs none.
@@ -210,8 +214,8 @@ def _parse_front_matter(yaml_text: str, rel: str) -> tuple[dict[str, Any], dict[
                 raise BookletError.at(
                     rel, line, f"front matter uses a YAML alias '*{event.anchor}'",
                     "write the value out in full")
-        node = yaml.compose(yaml_text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(yaml_text)
+        node = yaml.compose(yaml_text, Loader=_LOADER)
+        data = yaml.load(yaml_text, Loader=_LOADER)  # (a safe loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 2 if mark else 1

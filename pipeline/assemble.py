@@ -137,7 +137,11 @@ def _label_pages(pdf: pikepdf.Pdf, roman_pages: int) -> None:
 
 def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, first_page: int, furniture_pdf: bytes
              ) -> None:
-    """Lay each furniture page over its book page, as a form marked as an artifact."""
+    """Lay each furniture page over its book page, as a form marked as an artifact.
+
+    Corner to corner: a furniture page's media box starts at 0, 0, a book
+    page's may not (with a bleed, WeasyPrint puts 0, 0 at the trim).
+    """
     with pikepdf.open(io.BytesIO(furniture_pdf)) as furniture:
         for offset, furniture_page in enumerate(furniture.pages):
             info = page_map.pages[first_page + offset]
@@ -149,7 +153,10 @@ def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, first_page: int, furniture_pdf
             name = page.add_resource(form, pikepdf.Name.XObject,
                                      pikepdf.Name(f"/Furniture{info.index}"))
             page.contents_add(pdf.make_stream(b"q\n"), prepend=True)
-            drawn = b"Q\n" + as_artifact(b"q " + str(name).encode() + b" Do Q")
+            dx = float(page.mediabox[0]) - float(furniture_page.mediabox[0])
+            dy = float(page.mediabox[1]) - float(furniture_page.mediabox[1])
+            moved = f"1 0 0 1 {dx:.4f} {dy:.4f} cm ".encode() if dx or dy else b""
+            drawn = b"Q\n" + as_artifact(b"q " + moved + str(name).encode() + b" Do Q")
             page.contents_add(pdf.make_stream(drawn))
             page.contents_coalesce()
 

@@ -6,7 +6,8 @@
 4. typeset every chapter and the back cover as separate parts, in parallel;
 5. plan the pages: where each part starts, every page's label and furniture;
 6. typeset the front matter, whose contents now know the true page numbers;
-7. typeset the page furniture (running heads, folios), in runs of pages;
+7. typeset the page furniture (running heads, folios): each run of pages on one
+   tall sheet, cut back into pages (furniture.py);
 8. merge, link, outline, label, write the PDF atomically.
 """
 

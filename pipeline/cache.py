@@ -57,7 +57,8 @@ class PartCache:
     def key(self, part: Part, options: dict[str, object]) -> str:
         digest = hashlib.sha256()
         for piece in (FORMAT.decode(), code_fingerprint(), self.engine,
-                      json.dumps(options, sort_keys=True), str(part.tagged), part.html):
+                      json.dumps(options, sort_keys=True), str(part.tagged), str(part.slots),
+                      part.html):
             digest.update(piece.encode("utf-8", "surrogatepass"))
             digest.update(b"\0")
         for path in self._read_files(part):

@@ -356,6 +356,9 @@ class Part:
     source: Path  # the file to blame when typesetting it fails
     base_url: str = ""
     tagged: bool = True  # a structure tree for screen readers (not for furniture, marks)
+    # Page furniture: the number of book pages whose furniture this part's one
+    # tall sheet holds, one below the other (furniture.py cuts it into pages).
+    slots: int = 0
 
 
 # --- typesetting ------------------------------------------------------------------

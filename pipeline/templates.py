@@ -244,9 +244,14 @@ class Templates:
         return Part("how-to-print", html, self.config.path, PROJECT_URL, tagged=False)
 
     def furniture(self, pages: Sequence[PageInfo]) -> Part:
-        """Running heads and folios for a run of the book's pages, one page each."""
+        """Running heads and folios for a run of the book's pages, one page each.
+
+        They are set on one tall sheet, which the worker cuts into pages
+        (furniture.py).
+        """
         html = self._render("furniture.html", self.config.path, pages=pages)
-        return Part(FURNITURE, html, self.config.path, PROJECT_URL, tagged=False)
+        return Part(FURNITURE, html, self.config.path, PROJECT_URL, tagged=False,
+                    slots=len(pages))
 
 
 def _sources_link(

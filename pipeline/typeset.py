@@ -34,6 +34,7 @@ from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherRespons
 
 from pipeline.cache import file_digest
 from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
+from pipeline.furniture import cut_sheet
 from pipeline.images import image_problem
 from pipeline.model import (
     LIMITS,
@@ -426,10 +427,12 @@ def typeset(
                     f"'{font.family}' from this machine (page counts may differ elsewhere)"
                 )
     assert isinstance(pdf, bytes)
+    if part.slots:
+        pdf = cut_sheet(pdf, part.slots)
     return RenderedPart(
         name=part.name,
         pdf=pdf,
-        page_count=len(document.pages),
+        page_count=part.slots or len(document.pages),
         anchors=tuple(anchors),
         pending_links=tuple(pending),
         warnings=tuple(warnings),

@@ -217,6 +217,28 @@ def test_print_shop_boxes(editions: dict[str, BuildReport]) -> None:
         assert float(media.width) > float(bleed.width)  # room for the crop marks
 
 
+def test_print_shop_furniture_sits_where_the_letter_editions_does(
+    editions: dict[str, BuildReport],
+) -> None:
+    # The same trim, so the same place on it: the bleed moves nothing, not the
+    # text (typeset with the page) nor the furniture (laid over it).
+    placed = {}
+    for name in ("letter", "print-shop"):
+        trims = [page.trimbox for page in PdfReader(editions[name].output).pages]
+        placed[name] = [
+            sorted((line.text, round(line.x - float(trim.left), 2),
+                    round(line.y - float(trim.bottom), 2)) for line in page.lines)
+            for page, trim in zip(read_pages(editions[name].output), trims, strict=True)
+        ]
+    # Running heads (the book's title, on left-hand pages, in the top margin) are compared too.
+    assert any(text == "Fixture Book" and y > 740 for page in placed["letter"]
+               for text, _, y in page)
+    for mine, theirs in zip(placed["print-shop"], placed["letter"], strict=True):
+        assert [text for text, *_ in mine] == [text for text, *_ in theirs]
+        for (_, x, y), (_, x_letter, y_letter) in zip(mine, theirs, strict=True):
+            assert (x, y) == pytest.approx((x_letter, y_letter), abs=0.02)
+
+
 def test_one_imposed_sheet_looks_right(editions: dict[str, BuildReport], tmp_path: Path) -> None:
     document = pypdfium2.PdfDocument(str(editions["home-booklet-letter"].output))
     image = document[0].render(scale=1).to_pil().convert("L")

@@ -7,7 +7,9 @@ this process reads and converts the chapters; a worker keeps its font
 configuration and parsed stylesheets from one part to the next (typeset.py).
 Nothing here imports WeasyPrint: only the workers, or a command that typesets
 in its own process, do. Workers are started from a thread of their own,
-because a worker's start waits until the server has imported WeasyPrint.
+because a worker's start waits until the server has imported WeasyPrint;
+jobs handed over meanwhile wait in a list, and that thread hands them on,
+so that this process goes on converting instead of waiting with it.
 
 Workers are new processes, not copies of this one: what a job needs goes in
 its arguments (a test's stand-in for a function here does not reach them).
@@ -53,6 +55,11 @@ class Workers:
         self._held: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
         self._feeder: threading.Thread | None = None
         self._starter: threading.Thread | None = None
+        # Jobs handed over while the workers start, which the starter hands on:
+        # starting a worker waits for the server to load WeasyPrint, and this
+        # process has better things to do meanwhile than wait with it.
+        self._starting: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] | None
+        self._starting = None
         self._closing = False
 
     def __enter__(self) -> Workers:
@@ -61,16 +68,32 @@ class Workers:
                 max_workers=self.jobs, mp_context=_context(),
                 initializer=_start_worker,
             )
+            self._starting = []
             self._starter = threading.Thread(target=self._start, args=(self._pool,),
                                              name="workers-starter", daemon=True)
             self._starter.start()
         return self
 
     def _start(self, pool: ProcessPoolExecutor) -> None:
-        """Start every worker (a pool starts one per job handed over while none is idle)."""
+        """Start every worker (a pool starts one per job handed over while none is idle),
+        then hand on the jobs that came meanwhile, in order."""
         with contextlib.suppress(RuntimeError):  # shut down already: nothing to start
             for _ in range(self.jobs):
                 pool.submit(time.sleep, 0.05)
+        with self._turn:
+            waiting, self._starting = self._starting or [], None
+        for future, function, args in waiting:  # (each counted busy already)
+            if not future.set_running_or_notify_cancel():
+                self._finished(future)
+                continue
+            try:
+                handed = pool.submit(function, *args)
+            except BaseException as error:  # shut down meanwhile
+                future.set_exception(error)
+                self._finished(future)
+                continue
+            handed.add_done_callback(self._finished)
+            handed.add_done_callback(lambda done, future=future: _pass_on(done, future))
 
     def _started(self) -> None:
         starter = self._starter  # (the feeder's thread may be here too)
@@ -101,9 +124,12 @@ class Workers:
     def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
         """Run `function(*args)` in a worker (here, at once, without workers)."""
         if self._pool is not None:
-            self._started()
             with self._turn:
                 self._busy += 1
+                if self._starting is not None:  # the starter hands it on
+                    waiting: Future[T] = Future()
+                    self._starting.append((waiting, function, args))
+                    return waiting
             handed = self._pool.submit(function, *args)
             handed.add_done_callback(self._finished)
             return handed
@@ -146,14 +172,19 @@ class Workers:
                 if self._closing:
                     return
                 future, function, args = self._held.popleft()
-                if not future.set_running_or_notify_cancel():
-                    continue
-            try:
-                handed = self.submit(function, *args)
-            except BaseException as error:  # the pool is broken or shut down
-                future.set_exception(error)
-                continue
-            handed.add_done_callback(lambda done, future=future: _pass_on(done, future))
+            self._hand_on(future, function, args)
+
+    def _hand_on(self, future: Future[T], function: Callable[..., T], args: tuple[Any, ...]
+                 ) -> None:
+        """Submit a job kept back, and pass its result to whoever holds `future`."""
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled meanwhile
+        try:
+            handed = self.submit(function, *args)
+        except BaseException as error:  # the pool is broken or shut down
+            future.set_exception(error)
+            return
+        handed.add_done_callback(lambda done: _pass_on(done, future))
 
 
 def _pass_on(done: Future[T], future: Future[T]) -> None:

@@ -49,6 +49,21 @@ def test_held_jobs_run_here_without_workers_and_unwanted_ones_are_cancelled() ->
     assert all(b.done() for b in blockers)
 
 
+def test_jobs_handed_over_while_the_workers_start_are_passed_on_in_order() -> None:
+    # While the workers start (the server loading WeasyPrint), submit does not
+    # wait: the jobs wait in a list, and the starter hands them on.
+    with Workers(2) as workers:
+        first = [workers.submit(pow, 2, n) for n in range(8)]
+        unwanted = workers.submit(time.sleep, 0.5)
+        cancelled = unwanted.cancel()  # possible while it waits; harmless either way
+        after = workers.submit(os.getpid)
+        assert [future.result() for future in first] == [2**n for n in range(8)]
+        assert after.result() != os.getpid()  # in a worker
+        if not cancelled:
+            unwanted.result()
+    assert unwanted.cancelled() == cancelled
+
+
 def _fail(path: str) -> None:
     raise BookletError.at(path, 7, "broken", "mend it")
 

@@ -94,7 +94,12 @@ def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int,
     checker = _Checker(shown_as)
     with pikepdf.open(pdf_path) as pdf:
         labels = [page.label for page in pdf.pages]
-        _fonts(checker, pdf, labels)
+        # A page's own glyphs are looked at again only if its contents changed.
+        notdef_name = _cache_name("shows-notdef", shown_as)
+        notdef: tuple[dict[str, bool], dict[str, bool]] = (_kept(cache, notdef_name), {})
+        _fonts(checker, pdf, labels, notdef)
+        if cache is not None and notdef[1] != notdef[0]:
+            cache.keep(notdef_name, notdef[1])
         _images(checker, pdf, labels, min_ppi)
         # A page's untagged marks are counted again only if its contents changed.
         name = _cache_name("untagged-marks", shown_as)
@@ -434,9 +439,10 @@ def _blank_pages(
             )
 
 
-def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
+def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str],
+           memo: tuple[dict[str, bool], dict[str, bool]] | None = None) -> None:
     reported: set[str] = set()
-    counts: dict[tuple[int, int], int] = {}  # glyphs in each embedded font
+    counts: dict[tuple[int, int], int] = {}  # glyphs in each embedded font program
     forms: set[tuple[int, int]] = set()  # forms already checked
     for page, number in zip(pdf.pages, labels, strict=True):
         fonts = page.obj.get("/Resources", {}).get("/Font", {})
@@ -459,25 +465,39 @@ def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str]) -> None:
                     "fonts",
                 )
                 reported.add(family)
-        if _shows_notdef(page.obj, page.obj.get("/Resources"), counts, forms):
+        if _shows_notdef(page.obj, page.obj.get("/Resources"), counts, forms, memo):
             checker.error(f"page {number} shows a missing glyph (a box)", "fonts")
 
 
 def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
-                  counts: dict[tuple[int, int], int], seen: set[tuple[int, int]]) -> bool:
-    """Does a page (or a form on it) show a glyph its font lacks (0, or past the end)?"""
+                  counts: dict[tuple[int, int], int], seen: set[tuple[int, int]],
+                  memo: tuple[dict[str, bool], dict[str, bool]] | None = None) -> bool:
+    """Does a page (or a form on it) show a glyph its font lacks (0, or past the end)?
+
+    `memo` holds the answers for pages' own content (by its digest and its
+    fonts' sizes) from before, and takes this build's: a rebuild looks again
+    only at the pages an edit changed.
+    """
     fonts = resources.get("/Font", {}) if resources is not None else {}
     sizes = {}
     for name, font in fonts.items():
         if font.get("/Subtype") == "/Type0":
-            key = font.objgen
-            if key not in counts:
-                counts[key] = _glyph_count(font)
-            sizes[str(name)] = counts[key]
-    for name, glyphs in shown_glyphs(owner).items():
-        count = sizes.get(f"/{name}")
-        if count is not None and glyphs and (min(glyphs) == 0 or max(glyphs) >= count):
-            return True
+            sizes[str(name)] = _glyph_count(font, counts)
+    key = None
+    if memo is not None and owner.get("/Type") == "/Page":
+        key = f"{contents_digest(pikepdf.Page(owner))}:{sorted(sizes.items())}"
+    if memo is not None and key in memo[0]:
+        shows = memo[0][key]
+    else:
+        shows = any(
+            glyphs and (min(glyphs) == 0 or max(glyphs) >= count)
+            for name, glyphs in shown_glyphs(owner).items()
+            if (count := sizes.get(f"/{name}")) is not None
+        )
+    if memo is not None and key is not None:
+        memo[1][key] = shows
+    if shows:
+        return True
     forms = resources.get("/XObject", {}) if resources is not None else {}
     for form in forms.values():
         if form.get("/Subtype") != "/Form" or form.objgen in seen:
@@ -488,18 +508,26 @@ def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
     return False
 
 
-def _glyph_count(font: pikepdf.Dictionary) -> int:
-    """How many glyphs the embedded font program has (65536 if it cannot be read)."""
+def _glyph_count(font: pikepdf.Dictionary, counts: dict[tuple[int, int], int]) -> int:
+    """How many glyphs the embedded font program has (65536 if it cannot be read).
+
+    Counted once per program (`counts`): the parts' font dictionaries share them.
+    """
     from fontTools.ttLib import TTFont
 
     descriptor = font.DescendantFonts[0].get("/FontDescriptor")
     stream = descriptor.get("/FontFile2") if descriptor is not None else None
     if stream is None:
         return 65536
-    try:
-        return int(TTFont(io.BytesIO(stream.read_bytes()), lazy=True)["maxp"].numGlyphs)
-    except Exception:  # a font we cannot parse: do not guess
-        return 65536
+    if stream.objgen not in counts or not stream.is_indirect:
+        try:
+            count = int(TTFont(io.BytesIO(stream.read_bytes()), lazy=True)["maxp"].numGlyphs)
+        except Exception:  # a font we cannot parse: do not guess
+            count = 65536
+        if not stream.is_indirect:
+            return count
+        counts[stream.objgen] = count
+    return counts[stream.objgen]
 
 
 def _images(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str], min_ppi: int) -> None:

@@ -129,6 +129,13 @@ def test_missing_glyph(project: Project) -> None:
     assert [f.message for f in report.findings if f.check == "fonts" and f.severity == "error"] == [
         "page 5 shows a missing glyph (a box)"
     ]
+    # Again, with each page's answer from the preflight's cache: still found.
+    memo = list((root / "output" / ".cache" / "preflight").rglob("*"))
+    assert memo
+    again = build(root, source_date_epoch=1, today=TODAY)
+    assert [f.message for f in again.findings if f.check == "fonts"] == [
+        "page 5 shows a missing glyph (a box)"
+    ]
 
 
 def insert_blank(source: Path, target: Path, index: int) -> None:

@@ -119,3 +119,45 @@ def test_a_kept_stylesheet_changes_no_byte_and_a_changed_one_is_read_again(
     edited = typeset(_styled_part(tmp_path, "Same words."), tmp_path)
     assert edited.pdf != first.pdf
     assert not any("colour" in warning for warning in edited.warnings)
+
+
+def test_hyphenation_patterns_are_read_once_then_come_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyphen
+
+    from pipeline.typeset import _hyphenation_patterns
+
+    path = pyphen.LANGUAGES[pyphen.language_fallback("en-US")]
+    html = '<!DOCTYPE html>\n<html lang="en-US"><head></head><body></body></html>'
+    words = ["hyphenation", "metastatic", "oncologist", "radiotherapy", "appointment"]
+    reference = pyphen.HyphDict(path)
+    reads = []
+    read = pyphen.HyphDict.__init__
+
+    def counted(self: pyphen.HyphDict, *args: object) -> None:
+        reads.append(args)
+        read(self, *args)
+
+    monkeypatch.setattr(pyphen.HyphDict, "__init__", counted)
+    monkeypatch.setitem(pyphen.hdcache, path, None)  # (put back as it was afterwards)
+    del pyphen.hdcache[path]
+
+    _hyphenation_patterns(html, tmp_path)  # read from the text, and kept
+    assert len(reads) == 1
+    entries = list((tmp_path / "output" / ".cache" / "hyphenation").iterdir())
+    assert len(entries) == 1
+
+    del pyphen.hdcache[path]
+    _hyphenation_patterns(html, tmp_path)  # from the cache: not read again
+    assert len(reads) == 1
+    kept = pyphen.hdcache[path]
+    assert [kept.positions(w) for w in words] == [reference.positions(w) for w in words]
+    assert pyphen.Pyphen(lang="en_US").hd is kept  # what WeasyPrint will be given
+
+    entries[0].write_bytes(entries[0].read_bytes()[:-50])  # damaged: read again
+    del pyphen.hdcache[path]
+    _hyphenation_patterns(html, tmp_path)
+    assert len(reads) == 2
+    assert [pyphen.hdcache[path].positions(w) for w in words] == [
+        reference.positions(w) for w in words]

@@ -7,6 +7,8 @@ as the page, one below the other; this cuts the sheet into pages again. Each
 drawing on the sheet (a piece of text, a path, an image) goes, with the
 graphics state it was drawn in, to the page of the slot it starts in, moved
 up by that slot's offset. The pages share the sheet's resources (fonts).
+(A running head is one line: one too long ends in an ellipsis, so nothing
+starts in a slot and ends in the one above.)
 """
 
 from __future__ import annotations

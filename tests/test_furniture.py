@@ -166,3 +166,23 @@ def test_a_sheet_that_became_two_pages_is_refused() -> None:
     pdf.save(out)
     with pytest.raises(AssertionError, match="2 pages"):
         cut_sheet(out.getvalue(), 4)
+
+
+def test_a_running_head_too_long_for_one_line_ends_in_an_ellipsis(root: Path) -> None:
+    config = load_config(root)
+    layout = config.layout
+    templates = Templates(config, shipped_faces(config.styles_dir / "fonts"), layout)
+    long_head = "Living with metastatic breast cancer, " * 12
+    pages = [PageInfo(index=i, label=str(i + 1), folio=str(i + 1), running_head=long_head,
+                      side="right" if i % 2 == 0 else "left", part="x", part_page=i)
+             for i in range(3)]
+    cut = read_pages(_saved(typeset(templates.furniture(pages), root).pdf, root / "long.pdf"))
+    outer = (layout.outside_trim_mm + layout.margin_outside_mm) * 72 / 25.4
+    inner = (layout.outside_trim_mm + layout.margin_inside_mm) * 72 / 25.4
+    for page, info in zip(cut, pages, strict=True):
+        # One line each, on its own page only (never climbing into the page above).
+        heads = [line for line in page.lines if line.text != info.folio]
+        assert len(heads) == 1
+        assert heads[0].text.startswith("Living with") and heads[0].text.endswith("…")
+        left, right = (outer, inner) if info.side == "left" else (inner, outer)
+        assert heads[0].x >= left - 1 and heads[0].right <= page.width - right + 1

@@ -10,7 +10,9 @@ step, and no step warms another's caches by accident):
   b  pandoc with WeasyPrint as its PDF engine (skipped when pandoc is missing)
   c  our full build from an empty cache
   d  our rebuild with nothing changed
-  e  our rebuild after editing one paragraph in a middle chapter
+  e  our rebuild after editing one paragraph in a middle chapter (a word of it
+     changed); e' the same with a paragraph added instead, which moves what
+     follows (here a heading onto another page: the contents change too)
   f  our rebuild after an edit that changes that chapter's page count
   g  one handout; 100 complimentary copies
 
@@ -160,15 +162,22 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
 
     edits = itertools.count()  # each run's edit is new: never in the cache already
 
-    def paragraph_edit() -> None:
+    def paragraph_edit() -> None:  # a word of a paragraph changed, as an author edits
         middle.write_text(original, encoding="utf-8")
         step(root, CODE["build"])  # the cache holds the original
+        middle.write_text(reworded(original, next(edits)), encoding="utf-8")
+
+    out["e"] = median_step(root, CODE["build"], runs, before=paragraph_edit)
+
+    def paragraph_added() -> None:  # a line added: what follows moves, maybe a heading
+        middle.write_text(original, encoding="utf-8")
+        step(root, CODE["build"])
         line = f"An edited line, edit {next(edits)}."
         middle.write_text(original.replace("## Section 2", f"## Section 2\n\n{line}", 1)
                           if "## Section 2" in original else original + f"\n{line}\n",
                           encoding="utf-8")
 
-    out["e"] = median_step(root, CODE["build"], runs, before=paragraph_edit)
+    out["e_added"] = median_step(root, CODE["build"], runs, before=paragraph_added)
 
     def long_edit() -> None:
         middle.write_text(original, encoding="utf-8")
@@ -200,6 +209,20 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
     return out
 
 
+def reworded(text: str, edit: int) -> str:
+    """`text` with one word of its middle paragraph changed (a new word for each `edit`)."""
+    lines = text.split("\n")
+    prose = [i for i, line in enumerate(lines)
+             if len(line.split()) >= 8 and line[:1].isalpha() and line[:1].isupper()]
+    if not prose:
+        raise SystemExit("benchmark: no paragraph to edit in the middle chapter")
+    index = prose[len(prose) // 2]
+    words = lines[index].split(" ")
+    words[3] = f"edited{edit}"
+    lines[index] = " ".join(words)
+    return "\n".join(lines)
+
+
 def _pandoc(root: Path, runs: int) -> dict[str, object]:
     code = ("import subprocess, glob\n"
             "files = sorted(glob.glob(str(root / 'chapters' / '*.md')))\n"
@@ -221,7 +244,8 @@ def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
     labels = {
         "a": "a one WeasyPrint pass (peer)", "b": "b pandoc + WeasyPrint",
         "c": "c full build, empty cache", "d": "d rebuild, nothing changed",
-        "e": "e rebuild, one paragraph edited", "f": "f rebuild, page count changed",
+        "e": "e rebuild, one paragraph edited",
+        "e_added": "e' rebuild, a paragraph added", "f": "f rebuild, page count changed",
         "g_handout": "g one handout", "g_copies": "g 100 copies (edition built)",
         "g_copies_cold": "g 100 copies (edition typeset too)",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.bench import main
+from bench.bench import main, reworded
 from bench.synthetic import write_book
 from pipeline.build import build
 
@@ -27,8 +27,23 @@ def test_bench_smoke(tmp_path: Path) -> None:
                  "--no-copies", "--output", str(out)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     book = data["book"]
-    assert set(book) >= {"a", "b", "c", "d", "e", "f", "g_handout"}
+    assert set(book) >= {"a", "b", "c", "d", "e", "e_added", "f", "g_handout"}
     assert book["c"]["extra"]["cache"]["misses"] > 0  # the empty cache was really empty
     assert book["d"]["extra"]["fresh"]  # nothing changed: nothing built
     assert not book["e"]["extra"]["fresh"] and book["e"]["extra"]["cache"]["misses"] >= 1
     assert book["e"]["extra"]["cache"]["hits"] >= 1
+    assert book["e_added"]["extra"]["cache"]["misses"] >= 1
+
+
+def test_the_paragraph_edit_changes_one_word_and_is_new_each_time(tmp_path: Path) -> None:
+    chapter = sorted((write_book(tmp_path, chapters=3, paragraphs=3) / "chapters").glob("*.md"))[1]
+    text = chapter.read_text(encoding="utf-8")
+    edits = [reworded(text, n) for n in range(3)]
+    assert len(set(edits)) == 3 and text not in edits
+    for edited in edits:
+        changed = [(a, b) for a, b in zip(text.split("\n"), edited.split("\n"), strict=True)
+                   if a != b]
+        assert len(changed) == 1  # one paragraph...
+        before, after = (line.split(" ") for line in changed[0])
+        assert len(before) == len(after)
+        assert sum(x != y for x, y in zip(before, after, strict=True)) == 1  # ...one word

@@ -4,7 +4,10 @@
     .venv/bin/python bench/bench.py --chapters 3 --runs 1 --no-big --no-copies   # smoke
 
 Each measurement runs in a fresh Python process (so memory is measured per
-step, and no step warms another's caches by accident):
+step, and no step warms another's caches by accident). The peer and our
+builds (a, c-f) run in rounds, each step once a round, medians over the
+rounds: this machine's speed drifts from minute to minute, and a ratio
+should compare figures taken over the same minutes.
 
   a  the same book's HTML typeset in one WeasyPrint write_pdf pass (the peer)
   b  pandoc with WeasyPrint as its PDF engine (skipped when pandoc is missing)
@@ -135,11 +138,26 @@ def step(root: Path, code: str) -> dict[str, object]:
 
 
 def median_step(root: Path, code: str, runs: int, before: object = None) -> dict[str, object]:
-    results = []
+    return in_rounds(root, {"step": (code, before)}, runs)["step"]
+
+
+def in_rounds(root: Path, steps: dict[str, tuple[str, object]], runs: int
+              ) -> dict[str, dict[str, object]]:
+    """Each step's median over `runs` rounds, each round running every step once.
+
+    On a shared machine the speed drifts from minute to minute; in rounds, a
+    slow minute falls on all the steps alike, not on whichever ran then.
+    """
+    results: dict[str, list[dict[str, object]]] = {name: [] for name in steps}
     for _ in range(runs):
-        if callable(before):
-            before()
-        results.append(step(root, code))
+        for name, (code, before) in steps.items():
+            if callable(before):
+                before()
+            results[name].append(step(root, code))
+    return {name: _median(found) for name, found in results.items()}
+
+
+def _median(results: list[dict[str, object]]) -> dict[str, object]:
     seconds = statistics.median(float(r["seconds"]) for r in results)  # type: ignore[arg-type]
     worst = max(results, key=lambda r: int(r["rss_kb"]) + int(r["children_rss_kb"]))  # type: ignore[call-overload]
     return {**worst, "seconds": seconds, "runs": [r["seconds"] for r in results]}
@@ -154,20 +172,14 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
     middle = chapters[len(chapters) // 2]
     original = middle.read_text(encoding="utf-8")
     out: dict[str, dict[str, object]] = {}
-    out["a"] = median_step(root, CODE["a"], runs)
     out["b"] = {"skipped": "pandoc not installed"} if shutil.which("pandoc") is None else (
         _pandoc(root, runs))
-    out["c"] = median_step(root, CODE["build"], runs, before=lambda: clean_cache(root))
-    out["d"] = median_step(root, CODE["build"], runs)
-
     edits = itertools.count()  # each run's edit is new: never in the cache already
 
     def paragraph_edit() -> None:  # a word of a paragraph changed, as an author edits
         middle.write_text(original, encoding="utf-8")
         step(root, CODE["build"])  # the cache holds the original
         middle.write_text(reworded(original, next(edits)), encoding="utf-8")
-
-    out["e"] = median_step(root, CODE["build"], runs, before=paragraph_edit)
 
     def paragraph_added() -> None:  # a line added: what follows moves, maybe a heading
         middle.write_text(original, encoding="utf-8")
@@ -177,8 +189,6 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
                           if "## Section 2" in original else original + f"\n{line}\n",
                           encoding="utf-8")
 
-    out["e_added"] = median_step(root, CODE["build"], runs, before=paragraph_added)
-
     def long_edit() -> None:
         middle.write_text(original, encoding="utf-8")
         step(root, CODE["build"])
@@ -186,7 +196,27 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
                              * 6] * 12)
         middle.write_text(original + "\n\n" + extra + "\n", encoding="utf-8")
 
-    out["f"] = median_step(root, CODE["build"], runs, before=long_edit)
+    def as_it_was() -> None:  # the book without this round's edits
+        middle.write_text(original, encoding="utf-8")
+
+    def empty_cache() -> None:
+        as_it_was()
+        clean_cache(root)
+
+    def unchanged() -> None:  # the book as it was, built once
+        as_it_was()
+        step(root, CODE["build"])
+
+    # In rounds: the peer and each of ours once a round (each ratio compares
+    # figures taken over the same minutes).
+    out.update(in_rounds(root, {
+        "a": (CODE["a"], as_it_was),
+        "c": (CODE["build"], empty_cache),
+        "d": (CODE["build"], unchanged),
+        "e": (CODE["build"], paragraph_edit),
+        "e_added": (CODE["build"], paragraph_added),
+        "f": (CODE["build"], long_edit),
+    }, runs))
     middle.write_text(original, encoding="utf-8")
     step(root, CODE["build"])
     first = chapters[0].stem.split("-", 1)[1]

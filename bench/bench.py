@@ -4,10 +4,10 @@
     .venv/bin/python bench/bench.py --chapters 3 --runs 1 --no-big --no-copies   # smoke
 
 Each measurement runs in a fresh Python process (so memory is measured per
-step, and no step warms another's caches by accident). The peer and our
-builds (a, c-f) run in rounds, each step once a round, medians over the
-rounds: this machine's speed drifts from minute to minute, and a ratio
-should compare figures taken over the same minutes.
+step, and no step warms another's caches by accident). The peer, our
+builds and the copies (a, c-g) run in rounds, each step once a round,
+medians over the rounds: this machine's speed drifts from minute to
+minute, and a ratio should compare figures taken over the same minutes.
 
   a  the same book's HTML typeset in one WeasyPrint write_pdf pass (the peer)
   b  pandoc with WeasyPrint as its PDF engine (skipped when pandoc is missing)
@@ -209,33 +209,36 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
 
     # In rounds: the peer and each of ours once a round (each ratio compares
     # figures taken over the same minutes).
-    out.update(in_rounds(root, {
+    steps: dict[str, tuple[str, object]] = {
         "a": (CODE["a"], as_it_was),
         "c": (CODE["build"], empty_cache),
         "d": (CODE["build"], unchanged),
         "e": (CODE["build"], paragraph_edit),
         "e_added": (CODE["build"], paragraph_added),
         "f": (CODE["build"], long_edit),
-    }, runs))
-    middle.write_text(original, encoding="utf-8")
-    step(root, CODE["build"])
-    first = chapters[0].stem.split("-", 1)[1]
-    out["g_handout"] = median_step(root, CODE["g1"].replace("{chapter}", first), runs)
+    }
     if copies:
         _requests(root)
 
         def new_batch() -> None:
             shutil.rmtree(root / "output" / "copies", ignore_errors=True)
 
-        out["g_copies"] = median_step(root, CODE["g100"], runs, before=new_batch)  # reused
+        def warm_batch() -> None:  # the edition built and up to date: reused
+            unchanged()
+            new_batch()
 
         def cold_batch() -> None:  # the batch typesets its edition itself
+            empty_cache()
             new_batch()
-            clean_cache(root)
             (root / "output" / "guide.pdf").unlink(missing_ok=True)
             shutil.rmtree(root / "output" / "editions", ignore_errors=True)
 
-        out["g_copies_cold"] = median_step(root, CODE["g100"], runs, before=cold_batch)
+        steps["g_copies"] = (CODE["g100"], warm_batch)
+        steps["g_copies_cold"] = (CODE["g100"], cold_batch)
+    out.update(in_rounds(root, steps, runs))
+    unchanged()
+    first = chapters[0].stem.split("-", 1)[1]
+    out["g_handout"] = median_step(root, CODE["g1"].replace("{chapter}", first), runs)
     return out
 
 

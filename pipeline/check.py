@@ -26,9 +26,10 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pikepdf
@@ -47,6 +48,8 @@ from pipeline.pdftext import (
 )
 from pipeline.tags import accessibility_problems, untagged_marks
 from pipeline.workers import Workers, default_jobs
+
+T = TypeVar("T")
 
 # A page number as the contents print it: a folio (arabic or roman), or a
 # placeholder that betrays a broken reference.
@@ -94,27 +97,39 @@ def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int,
     checker = _Checker(shown_as)
     with pikepdf.open(pdf_path) as pdf:
         labels = [page.label for page in pdf.pages]
-        # A page's own glyphs are looked at again only if its contents changed.
-        notdef_name = _cache_name("shows-notdef", shown_as)
-        notdef: tuple[dict[str, bool], dict[str, bool]] = (_kept(cache, notdef_name), {})
+        # A page's own glyphs are looked at, and its untagged marks counted,
+        # again only if its contents changed.
+        notdef = _PageMemo.of(cache, _cache_name("shows-notdef", shown_as))
         _fonts(checker, pdf, labels, notdef)
-        if cache is not None and notdef[1] != notdef[0]:
-            cache.keep(notdef_name, notdef[1])
         _images(checker, pdf, labels, min_ppi)
-        # A page's untagged marks are counted again only if its contents changed.
-        name = _cache_name("untagged-marks", shown_as)
-        before = _kept(cache, name)
-        counted: dict[str, int] = {}
-
-        def count(page: pikepdf.Page) -> int:
-            key = contents_digest(page)
-            counted[key] = before[key] if key in before else untagged_marks(page)
-            return counted[key]
-
-        _accessibility(checker, pdf, labels, count)
-        if cache is not None and counted != before:
-            cache.keep(name, counted)
+        marks = _PageMemo.of(cache, _cache_name("untagged-marks", shown_as))
+        _accessibility(checker, pdf, labels, lambda page: marks.answer(
+            contents_digest(page), lambda: untagged_marks(page)))
+        notdef.keep(cache)
+        marks.keep(cache)
     return checker.findings
+
+
+@dataclass
+class _PageMemo:
+    """Answers about pages, by their contents: the last build's, and this one's."""
+
+    name: str
+    before: dict[str, Any]
+    now: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cache: BlobCache | None, name: str) -> _PageMemo:
+        return cls(name, _kept(cache, name))
+
+    def answer(self, key: str, work: Callable[[], T]) -> T:
+        self.now[key] = self.before[key] if key in self.before else work()
+        return self.now[key]
+
+    def keep(self, cache: BlobCache | None) -> None:
+        """Keep this build's answers (only these: the pages of other builds are gone)."""
+        if cache is not None and self.now != self.before:
+            cache.keep(self.name, self.now)
 
 
 def _pages(pdf_path: Path, document: pikepdf.Pdf, layout: Layout, shown_as: str,
@@ -440,7 +455,7 @@ def _blank_pages(
 
 
 def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str],
-           memo: tuple[dict[str, bool], dict[str, bool]] | None = None) -> None:
+           memo: _PageMemo | None = None) -> None:
     reported: set[str] = set()
     counts: dict[tuple[int, int], int] = {}  # glyphs in each embedded font program
     forms: set[tuple[int, int]] = set()  # forms already checked
@@ -471,32 +486,31 @@ def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str],
 
 def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
                   counts: dict[tuple[int, int], int], seen: set[tuple[int, int]],
-                  memo: tuple[dict[str, bool], dict[str, bool]] | None = None) -> bool:
+                  memo: _PageMemo | None = None) -> bool:
     """Does a page (or a form on it) show a glyph its font lacks (0, or past the end)?
 
-    `memo` holds the answers for pages' own content (by its digest and its
-    fonts' sizes) from before, and takes this build's: a rebuild looks again
-    only at the pages an edit changed.
+    `memo` answers for a page's own content (by its digest and its fonts'
+    sizes) as the last build found it: a rebuild looks again only at the
+    pages an edit changed.
     """
     fonts = resources.get("/Font", {}) if resources is not None else {}
     sizes = {}
     for name, font in fonts.items():
         if font.get("/Subtype") == "/Type0":
             sizes[str(name)] = _glyph_count(font, counts)
-    key = None
-    if memo is not None and owner.get("/Type") == "/Page":
-        key = f"{contents_digest(pikepdf.Page(owner))}:{sorted(sizes.items())}"
-    if memo is not None and key in memo[0]:
-        shows = memo[0][key]
-    else:
-        shows = any(
+
+    def shows() -> bool:
+        return any(
             glyphs and (min(glyphs) == 0 or max(glyphs) >= count)
             for name, glyphs in shown_glyphs(owner).items()
             if (count := sizes.get(f"/{name}")) is not None
         )
-    if memo is not None and key is not None:
-        memo[1][key] = shows
-    if shows:
+
+    if memo is not None and owner.get("/Type") == "/Page":
+        key = f"{contents_digest(pikepdf.Page(owner))}:{sorted(sizes.items())}"
+        if memo.answer(key, shows):
+            return True
+    elif shows():
         return True
     forms = resources.get("/XObject", {}) if resources is not None else {}
     for form in forms.values():

@@ -80,20 +80,11 @@ class Workers:
         with contextlib.suppress(RuntimeError):  # shut down already: nothing to start
             for _ in range(self.jobs):
                 pool.submit(time.sleep, 0.05)
-        with self._turn:
+        with self._turn:  # (reentrant: submit takes it too) nothing overtakes them
             waiting, self._starting = self._starting or [], None
-        for future, function, args in waiting:  # (each counted busy already)
-            if not future.set_running_or_notify_cancel():
-                self._finished(future)
-                continue
-            try:
-                handed = pool.submit(function, *args)
-            except BaseException as error:  # shut down meanwhile
-                future.set_exception(error)
-                self._finished(future)
-                continue
-            handed.add_done_callback(self._finished)
-            handed.add_done_callback(lambda done, future=future: _pass_on(done, future))
+            for future, function, args in waiting:
+                self._hand_on(future, function, args)
+            self._turn.notify_all()  # the feeder may go on
 
     def _started(self) -> None:
         starter = self._starter  # (the feeder's thread may be here too)
@@ -125,11 +116,11 @@ class Workers:
         """Run `function(*args)` in a worker (here, at once, without workers)."""
         if self._pool is not None:
             with self._turn:
-                self._busy += 1
                 if self._starting is not None:  # the starter hands it on
                     waiting: Future[T] = Future()
                     self._starting.append((waiting, function, args))
                     return waiting
+                self._busy += 1
             handed = self._pool.submit(function, *args)
             handed.add_done_callback(self._finished)
             return handed
@@ -167,7 +158,9 @@ class Workers:
         """Hand held jobs to the pool one at a time, whenever a worker is free."""
         while True:
             with self._turn:
-                while not self._closing and (not self._held or self._busy >= self.jobs):
+                # No worker is free while they start, nor while all are busy.
+                while not self._closing and (not self._held or self._starting is not None
+                                             or self._busy >= self.jobs):
                     self._turn.wait()
                 if self._closing:
                     return

@@ -4,7 +4,8 @@ Each edition a batch needs is typeset once (or reused from output/ when it is
 up to date). Meanwhile the cover letters (a few to a document) and the
 address labels are typeset in the workers' spare time (`Workers.later`).
 Each request's PDF is then its letter (on its own sheet) followed by the
-guide, and each edition gets one combined print file, all copies included.
+guide: the guide saved once, and the letter appended to it (incremental.py).
+Each edition gets one combined print file, all copies included.
 The labels, in request order, and manifest.csv (the packing list) complete it.
 
 Privacy: names and addresses are health-related personal data. They appear
@@ -31,17 +32,19 @@ from typing import Any
 
 import pikepdf
 
-from pipeline.build import build, inputs_newer_than
+from pipeline.build import build, cache_dir, inputs_newer_than
 from pipeline.config import PAGE_SIZES, load_config
 from pipeline.files import make_folder, write_atomically
 from pipeline.fonts import (
     FAMILY,
     FontFace,
+    every_character,
     fallback_faces,
     shipped_faces,
     trim_face,
     uncovered,
 )
+from pipeline.incremental import Base, base_of, with_pages_in_front
 from pipeline.model import BookletError, Config, PageSize, Part, RenderedPart
 from pipeline.progress import Progress
 from pipeline.requests import Rejection, Request, read_requests
@@ -174,10 +177,11 @@ def make_copies(
 
     progress = progress or Progress()
     outcomes: dict[str, Outcome] = {}
-    # The letters and labels embed fonts trimmed to this batch's characters (so
-    # that WeasyPrint's own cut of each letters document is quick). They say which
-    # characters the names use, so they live in the batch folder, never in the
-    # cache, and are deleted when the batch is done.
+    # The labels, and the letters of names the guide's typeface cannot set whole,
+    # embed fonts trimmed to this batch's characters (so that WeasyPrint's own cut
+    # of each document is quick). They say which characters the names use, so they
+    # live in the batch folder, never in the cache, and are deleted when the batch
+    # is done. The other letters embed the guide's typeface whole (below).
     font_folder = folder / ".fonts"
     with (nullcontext(workers) if workers else Workers(jobs)) as workers, \
             ExitStack() as opened:
@@ -191,20 +195,34 @@ def make_copies(
         opened.callback(_settle, jobs_here)  # before the fonts go
         cut = (needed, text, font_folder)
         templates = Templates(config, tuple(_trimmed(face, font_folder) for face in needed))
+        # Letters the guide's typeface sets whole (most) embed it whole, with all
+        # its characters: no cut of each letters document (a third of its time),
+        # and nothing of anyone's name in the fonts, so they may be cached.
+        upright = tuple(face for face in needed if face.family == FAMILY)
+        everything, whole_folder = every_character(upright, cache_dir(root))
+        jobs_here += [workers.submit(trim_face, face, everything, whole_folder)
+                      for face in upright]
+        whole = (list(upright), everything, whole_folder)
+        whole_templates = Templates(config, tuple(_trimmed(face, whole_folder)
+                                                  for face in upright))
         # The labels and letters are typeset in the workers' spare time while each
         # edition the new requests need is built once (or reused when up to date).
         labels_part, positions = _labels(good, config, labels, templates, wide)
         labels_typeset = workers.later(_typeset_with, cut, labels_part, root) if (
             labels_part is not None) else None
-        chunks = _letter_chunks(config, todo)
+        chunks = _letter_chunks(config, todo, wide)
         titles = {e.name: _edition_title(e.name) for e in config.editions}
         letters = [workers.later(_typeset_with, cut, templates.cover_letters(
-            group, PAGE_SIZES[paper], titles, wide), root) for paper, group in chunks]
+            group, PAGE_SIZES[paper], titles, wide), root) if own_fonts else
+            workers.later(_typeset_with, whole, whole_templates.cover_letters(
+                group, PAGE_SIZES[paper], titles, wide), root, True)
+            for paper, own_fonts, group in chunks]
         jobs_here += [*letters, *([labels_typeset] if labels_typeset else [])]
         guides = {name: _guide(root, config, name, workers, source_date_epoch, progress)
                   for name in dict.fromkeys(r.edition for r in todo)}
         books = {name: _guide_only(path, config, opened) for name, (path, _) in guides.items()}
-        packets = _packets(chunks, letters, books, opened)
+        packets = _packets(chunks, letters,
+                           {name: base_of(book) for name, book in books.items()}, opened)
         letter_pages: dict[str, list[pikepdf.Page]] = {}
         for position, request in enumerate(good):
             progress.advance("copies", position + 1, len(good), noun="requests", every=10)
@@ -317,57 +335,60 @@ def _settle(jobs: list[Future[Any]]) -> None:
     wait(jobs)
 
 
-def _typeset_with(cut: tuple[list[FontFace], str, Path], part: Part, root: Path
-                  ) -> RenderedPart:
+def _typeset_with(cut: tuple[list[FontFace], str, Path], part: Part, root: Path,
+                  whole_fonts: bool = False) -> RenderedPart:
     """Typeset letters or labels (in a worker), once their fonts are cut.
 
     The fonts are cut by jobs handed to the workers first; one this job finds
     missing (its cutting still under way in another worker) is cut here too,
     to the same bytes. A batch that has stopped has no font folder: nothing
-    is cut into a new one.
+    is cut into a new one. Fonts cut to the batch's characters are cut again
+    by WeasyPrint to each document's (`whole_fonts` False).
     """
     faces, text, folder = cut
-    if not folder.is_dir():
+    if not whole_fonts and not folder.is_dir():
         raise BookletError.at("booklet copies", None, "the batch stopped")
     for face in faces:
         trim_face(face, text, folder)  # at once, if it is there
-    return typeset_job(part, root, False)
+    return typeset_job(part, root, whole_fonts)
 
 
-def _letter_chunks(config: Config, todo: list[Request]) -> list[tuple[str, list[Request]]]:
-    """The new requests' letters, a few of one paper size to a document (typeset as one).
+def _letter_chunks(config: Config, todo: list[Request], wide: set[str]
+                   ) -> list[tuple[str, bool, list[Request]]]:
+    """The new requests' letters, a few of one paper size to a document (typeset as
+    one), and whether the document needs fonts of its own (its `wide` letters).
 
     A document is closed when it is full, so the documents come in about the
     requests' order. The number per document is fixed: a batch's files are the
     same bytes whatever the number of workers.
     """
-    open_groups: dict[str, list[Request]] = {}
-    chunks: list[tuple[str, list[Request]]] = []
+    open_groups: dict[tuple[str, bool], list[Request]] = {}
+    chunks: list[tuple[str, bool, list[Request]]] = []
     for request in todo:
         edition = config.edition_named(request.edition)
-        paper = (edition.paper or edition.layout.page).name
-        group = open_groups.setdefault(paper, [])
+        kind = ((edition.paper or edition.layout.page).name, request.request_id in wide)
+        group = open_groups.setdefault(kind, [])
         group.append(request)
         if len(group) == LETTERS_PER_PART:
-            chunks.append((paper, open_groups.pop(paper)))
-    return chunks + list(open_groups.items())
+            chunks.append((*kind, open_groups.pop(kind)))
+    return chunks + [(*kind, group) for kind, group in open_groups.items()]
 
 
-def _packets(chunks: list[tuple[str, list[Request]]], letters: list[Future[RenderedPart]],
-             books: dict[str, pikepdf.Pdf], opened: ExitStack
+def _packets(chunks: list[tuple[str, bool, list[Request]]], letters: list[Future[RenderedPart]],
+             guides: dict[str, Base], opened: ExitStack
              ) -> Iterator[tuple[str, Packet, list[pikepdf.Page]]]:
     """Each new request's packet and its letter's pages, in request order.
 
     Each letters document is cut at each letter's first page, as soon as it is
     typeset and wanted; it stays open (in `opened`) for the combined print files.
     """
-    order = sorted((request.row, request.request_id) for _, group in chunks
+    order = sorted((request.row, request.request_id) for _, _, group in chunks
                    for request in group)
     made: dict[str, tuple[Packet, list[pikepdf.Page]]] = {}
     pending = iter(zip(chunks, letters, strict=True))
     for _, request_id in order:
         while request_id not in made:
-            (_, group), typeset = next(pending)
+            (_, _, group), typeset = next(pending)
             part = typeset.result()
             starts = {int(a.name.split("-")[1]): a.page for a in part.anchors
                       if a.name.startswith("letter-")}
@@ -375,18 +396,14 @@ def _packets(chunks: list[tuple[str, list[Request]]], letters: list[Future[Rende
             for index, request in enumerate(group):
                 pages = list(document.pages[starts[index]:starts.get(index + 1,
                                                                     len(document.pages))])
-                made[request.request_id] = (_packet(pages, books[request.edition]), pages)
+                made[request.request_id] = (_packet(pages, guides[request.edition]), pages)
         packet, pages = made.pop(request_id)
         yield request_id, packet, pages
 
 
 def _guide_only(path: Path, config: Config, opened: ExitStack) -> pikepdf.Pdf:
-    """A document of the edition's pages alone, that each packet is the letter + this.
-
-    The guide's pages are copied in once; each packet puts its letter in
-    front, is saved, and takes it out again (a saved file holds only what its
-    pages use, so nothing of one letter is left in the next).
-    """
+    """A document of the edition's pages alone: each packet is a letter in front of
+    this, saved once (incremental.py), and the print files copy its pages."""
     book = opened.enter_context(pikepdf.open(path))  # the copies read from it when saved
     pdf = opened.enter_context(pikepdf.new())
     pdf.pages.extend(book.pages)
@@ -394,22 +411,11 @@ def _guide_only(path: Path, config: Config, opened: ExitStack) -> pikepdf.Pdf:
     return pdf
 
 
-def _packet(letter: list[pikepdf.Page], guide: pikepdf.Pdf) -> Packet:
-    guide_pages = len(guide.pages)
-    for index, page in enumerate(letter):
-        guide.pages.insert(index, page)
-    if len(letter) % 2:  # the guide starts on a fresh sheet
-        guide.pages.insert(len(letter), _blank(guide, letter[0]))
-    letter_pages = len(guide.pages) - guide_pages
-    out = io.BytesIO()
-    try:
-        guide.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
-                   deterministic_id=True, compress_streams=True)
-    finally:
-        del guide.pages[:letter_pages]
-    box = guide.pages[0].mediabox
-    landscape = float(box[2]) - float(box[0]) > float(box[3]) - float(box[1])
-    return Packet(out.getvalue(), letter_pages, guide_pages, landscape)
+def _packet(letter: list[pikepdf.Page], guide: Base) -> Packet:
+    """The letter, on a sheet of its own, in front of the guide."""
+    blank = len(letter) % 2 == 1  # the guide starts on a fresh sheet
+    return Packet(with_pages_in_front(guide, letter, blank), len(letter) + blank,
+                  len(guide.kids), guide.landscape)
 
 
 def _blank(pdf: pikepdf.Pdf, like: pikepdf.Page) -> pikepdf.Page:
@@ -478,10 +484,10 @@ def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
             if book is None:
                 path = _existing_guide(config, edition)
                 book = opened.enter_context(pikepdf.open(path)) if path else None
-            guide_pages: list[pikepdf.Object] = []
+            guide_pages: list[dict[str, pikepdf.Object]] = []
             if book is not None:
                 pdf.pages.extend(book.pages)
-                guide_pages = [page.obj for page in pdf.pages]
+                guide_pages = [_page_entries(page.obj) for page in pdf.pages]
             order: list[pikepdf.Object] = []
             for request in (r for r in good if r.edition == edition):
                 outcome = outcomes[request.request_id]
@@ -497,9 +503,10 @@ def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
                     pdf.pages.extend(packet.pages[:take])
                 added = [pdf.pages[i].obj for i in range(before, len(pdf.pages))]
                 order += added[:outcome.letter_pages]
-                guide = guide_pages or added[outcome.letter_pages:]
+                guide = guide_pages or [_page_entries(page)
+                                        for page in added[outcome.letter_pages:]]
                 for _ in range(request.copies):
-                    order += [pdf.make_indirect(_page_copy(page)) for page in guide]
+                    order += [pdf.make_indirect(pikepdf.Dictionary(page)) for page in guide]
             pdf.Root.Pages.Kids = pikepdf.Array(order)
             pdf.Root.Pages.Count = len(order)
             _plain_metadata(pdf, config)
@@ -509,9 +516,10 @@ def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
         write_atomically(folder / f"print-{edition}.pdf", out.getvalue(), mode=PRIVATE_FILE)
 
 
-def _page_copy(page: pikepdf.Object) -> pikepdf.Dictionary:
-    """A new page over the same content and resources (links left out: it is for print)."""
-    return pikepdf.Dictionary({key: page[key] for key in page if key != "/Annots"})
+def _page_entries(page: pikepdf.Object) -> dict[str, pikepdf.Object]:
+    """What a new page over the same content and resources holds (links left out:
+    it is for print)."""
+    return {key: page[key] for key in page if key != "/Annots"}
 
 
 def _existing_guide(config: Config, edition: str) -> Path | None:

@@ -108,6 +108,21 @@ def trimmed_folder(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[str, Pa
     return characters, cache_dir / "fonts" / digest.hexdigest()[:16]
 
 
+def every_character(faces: tuple[FontFace, ...], cache_dir: Path) -> tuple[str, Path]:
+    """Every character these faces have, and where they go trimmed to it (cached).
+
+    Trimmed to all they have, faces lose only their hinting (as when they are
+    cut to fewer): a document can embed them whole, and they say nothing of
+    what it prints.
+    """
+    characters = "".join(chr(c) for c in sorted(set().union(*(_cmap(f.path) for f in faces))))
+    digest = hashlib.sha256()
+    digest.update(VERSION.encode())
+    for face in faces:
+        digest.update(face.path.read_bytes())
+    return characters, cache_dir / "fonts" / f"whole-{digest.hexdigest()[:16]}"
+
+
 def trim_faces(faces: tuple[FontFace, ...], text: str, folder: Path) -> tuple[FontFace, ...]:
     """Each face trimmed to the characters of `text` (plus ALWAYS), written into `folder`."""
     return tuple(trim_face(face, text, folder) for face in faces)

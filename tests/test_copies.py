@@ -138,6 +138,31 @@ def test_each_packet_is_the_letter_then_the_guide(batch: tuple[Path, object]) ->
         assert int(row["pages"]) == 2 + int(row["copies"]) * len(guide.pages)
 
 
+def _letter_fonts(path: Path) -> dict[str, bytes]:
+    """The font programs the first page of a packet (its letter) uses, by font name."""
+    with pikepdf.open(path) as pdf:
+        fonts = {}
+        for font in pdf.pages[0].Resources.Font.values():
+            descriptor = font.DescendantFonts[0].FontDescriptor
+            fonts[str(font.BaseFont).split("+")[-1]] = descriptor.FontFile2.read_bytes()
+        return fonts
+
+
+def test_letters_in_the_guides_typeface_embed_it_whole(batch: tuple[Path, object]) -> None:
+    """Names it sets whole (Zoë, Øyvind, Łukasz, hostile text) share one font program:
+    nothing of anyone's name is in the fonts. A Greek name's letter has its own cut."""
+    root, _ = batch
+    folder = root / "output" / "copies" / "test"
+    plain = [_letter_fonts(folder / f"{request_id}.pdf") for request_id in ("A01", "A03", "A04",
+                                                                             "A08")]
+    assert plain[0] and all(fonts == plain[0] for fonts in plain)
+    assert all(font.startswith("Atkinson-Hyperlegible") for font in plain[0])
+    greek = _letter_fonts(folder / "A05.pdf")
+    assert any(font.startswith("Noto-Sans") for font in greek)
+    assert all(len(data) < len(plain[0].get(font, b"")) for font, data in greek.items()
+               if font in plain[0])  # the guide's typeface, cut to that letter's characters
+
+
 def test_default_edition_follows_the_country(batch: tuple[Path, object]) -> None:
     root, _ = batch
     editions = {r["request_id"]: r["edition"] for r in manifest(root) if r["status"] == "done"}

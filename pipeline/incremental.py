@@ -27,6 +27,7 @@ from decimal import Decimal
 import pikepdf
 
 INHERITED = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+REFERENCE = re.compile(rb"\d+\s+\d+\s+R")
 START_XREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 
 ObjGen = tuple[int, int]
@@ -196,6 +197,13 @@ def _direct(value: object, refer: Refer) -> bytes:
     if value is None:
         return b"null"
     assert isinstance(value, pikepdf.Object)
+    if isinstance(value, pikepdf.Dictionary | pikepdf.Array):
+        # Written as it is when it refers to nothing (a font's widths, say): any
+        # reference in it would be written "n g R" (and a string that looks like
+        # one only sends it the long way).
+        text = value.unparse(resolved=True)
+        if not REFERENCE.search(text):
+            return text
     if isinstance(value, pikepdf.Dictionary):
         return _dictionary(dict(value.items()), refer)
     if isinstance(value, pikepdf.Array):

@@ -17,7 +17,6 @@ import io
 from array import array
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from pipeline.model import (
     PT_PER_MM,
     Anchor,
     BookletError,
+    Metadata,
     PageMap,
     Placement,
     RenderedPart,
@@ -45,17 +45,6 @@ from pipeline.tags import (
     resolve_links,
     scope_table_headers,
 )
-
-
-@dataclass(frozen=True)
-class Metadata:
-    title: str
-    author: str
-    subject: str
-    keywords: tuple[str, ...]
-    language: str
-    created: datetime
-    creator: str = "booklet"
 
 
 def assemble(

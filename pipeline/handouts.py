@@ -16,7 +16,7 @@ from pathlib import Path
 
 import segno
 
-from pipeline.assemble import Metadata, finish
+from pipeline.assemble import finish
 from pipeline.build import cache_dir, created_at
 from pipeline.check import handout_findings
 from pipeline.clinics import Clinic, find_clinic, load_clinics
@@ -24,7 +24,7 @@ from pipeline.config import PAGE_SIZES, load_config
 from pipeline.convert import convert
 from pipeline.files import write_atomically
 from pipeline.fonts import trimmed_faces
-from pipeline.model import BookletError, Chapter, Config, Finding
+from pipeline.model import BookletError, Chapter, Config, Finding, Metadata
 from pipeline.progress import Progress
 from pipeline.sources import load_chapters
 from pipeline.templates import Templates

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 PT_PER_MM = 72 / 25.4
@@ -390,6 +390,19 @@ class RenderedPart:
     pending_links: tuple[PendingLink, ...]
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a finished PDF says of itself (its document information)."""
+
+    title: str
+    author: str
+    subject: str
+    keywords: tuple[str, ...]
+    language: str
+    created: datetime
+    creator: str = "booklet"
 
 
 # --- the page map ------------------------------------------------------------------

@@ -135,6 +135,8 @@ def test_each_packet_is_the_letter_then_the_guide(batch: tuple[Path, object]) ->
                         "home-booklet-letter": (612, 792)}[edition]
         guide = PdfReader(folder.parents[1] / "editions" / f"{edition}.pdf")
         assert len(reader.pages) == 2 + len(guide.pages)
+        with pikepdf.open(path) as pdf:  # the guide with the letter appended: sound
+            assert pdf.check_pdf_syntax() == [], path.name
         assert int(row["pages"]) == 2 + int(row["copies"]) * len(guide.pages)
 
 

@@ -56,6 +56,7 @@ from pipeline.workers import Workers, typeset_job
 # the others in it, so they go a few to a document.
 LETTERS_PER_PART = 10
 OWN_FONTS_LETTERS_PER_PART = 5
+MANIFEST_EVERY = 0.25  # seconds: the manifest kept current while packets are written
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -228,6 +229,10 @@ def make_copies(
         packets = _packets(chunks, letters,
                            {name: base_of(book) for name, book in books.items()}, opened)
         letter_pages: dict[str, list[pikepdf.Page]] = {}
+        opened.callback(lambda: _write_manifest(  # cut short or not: what is done is kept
+            folder / "manifest.csv", [*outcomes.values(), *_kept(previous, outcomes)],
+            durable=False))
+        kept_at = time.perf_counter()
         for position, request in enumerate(good):
             progress.advance("copies", position + 1, len(good), noun="requests", every=10)
             outcome = Outcome(request.request_id, request.row, "done", request.edition,
@@ -252,10 +257,11 @@ def make_copies(
                 outcome.paper = guides[request.edition][1].name
                 outcome.pages, outcome.sheets = _sheets(packet, request.copies)
             outcomes[request.request_id] = outcome
-            if outcome.status == "done":
-                # Kept current as it goes: a run cut short resumes from here.
+            if outcome.status == "done" and time.perf_counter() - kept_at > MANIFEST_EVERY:
+                # Kept current as it goes: a run killed resumes from here.
                 _write_manifest(folder / "manifest.csv",
                                 [*outcomes.values(), *_kept(previous, outcomes)], durable=False)
+                kept_at = time.perf_counter()
         labels_pdf = _labels_pdf(labels_typeset.result(), config) if labels_typeset else None
         progress.clear()
         _combined(folder, good, outcomes, books, letter_pages, config)

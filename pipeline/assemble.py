@@ -26,7 +26,7 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 
-from pipeline.cache import BlobCache
+from pipeline.cache import BlobCache, code_fingerprint
 from pipeline.model import (
     PT_PER_MM,
     Anchor,
@@ -305,6 +305,17 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
     used: dict[tuple[int, int], set[int]] = {}
     files: dict[tuple[int, int], pikepdf.Stream] = {}
     seen_forms: set[tuple[int, int]] = set()
+    # What each content shows, by its bytes, as the last build found it: an
+    # edit reads again only the pages and forms it changed.
+    entry = f"shown-glyphs-{code_fingerprint()[:16]}"
+    shown_before = cache.load(entry) if cache is not None else None
+    before = shown_before if isinstance(shown_before, dict) else {}
+    now: dict[str, dict[str, array[int]]] = {}
+
+    def shown(owner: pikepdf.Object) -> dict[str, array[int]]:
+        key = _raw_digest(owner)
+        now[key] = before[key] if key in before else shown_glyphs(owner)
+        return now[key]
 
     def font_file(font: pikepdf.Object) -> pikepdf.Stream | None:
         if font.get("/Subtype") != "/Type0":
@@ -317,7 +328,7 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
     def visit(owner: pikepdf.Object, resources: pikepdf.Object) -> None:
         fonts = resources.get("/Font", pikepdf.Dictionary()) if resources is not None else {}
         streams = {str(name): font_file(font) for name, font in fonts.items()}
-        for name, glyphs in shown_glyphs(owner).items():
+        for name, glyphs in shown(owner).items():
             stream = streams.get(f"/{name}")
             if stream is not None:
                 files[stream.objgen] = stream
@@ -330,6 +341,8 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
 
     for page in pdf.pages:
         visit(page.obj, page.obj.get("/Resources"))
+    if cache is not None and now != before:
+        cache.keep(entry, now)
 
     for key, stream in files.items():
         original = stream.read_bytes()
@@ -345,6 +358,23 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
                 cache.put(name, data)
         stream.write(data)
         stream.Length1 = len(data)
+
+
+def _raw_digest(owner: pikepdf.Object) -> str:
+    """A digest of a page's content streams, or a form's, as stored."""
+    if isinstance(owner, pikepdf.Stream):
+        streams = [owner]
+    else:
+        contents = owner.get("/Contents")
+        streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+    digest = hashlib.sha256()
+    for stream in streams:
+        if isinstance(stream, pikepdf.Stream):
+            digest.update(repr(stream.get("/Filter")).encode())
+            digest.update(repr(stream.get("/DecodeParms")).encode())
+            digest.update(stream.read_raw_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _subset(font_file: bytes, glyphs: list[int]) -> bytes:

@@ -60,7 +60,7 @@ from pipeline.pagemap import PartSpec, furniture_runs, plan_book
 from pipeline.progress import Progress
 from pipeline.sources import load_chapters
 from pipeline.templates import FRONT, Templates, collected_sources
-from pipeline.workers import Workers, engine, typeset_all
+from pipeline.workers import Workers, engine, load_job, typeset_all
 
 log = logging.getLogger("booklet")
 
@@ -291,6 +291,8 @@ def build_edition(
     key = _book_key(edition, metadata, toc, page_map, every_part, config, today)
     record = root / "output" / ".cache" / "books" / f"{_digest(str(linear))[:16]}.json"
     earlier = None if edition.impose else _accepted_before(record, key, linear)
+    if earlier is None and workers.parallel:  # a worker loads its half of the preflight
+        workers.submit(load_job, "pipeline.check")
     if earlier is not None:
         # Nothing that makes this PDF has changed since it was built and checked.
         pdf = linear.read_bytes()

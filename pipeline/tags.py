@@ -179,13 +179,28 @@ def scope_table_headers(pdf: pikepdf.Pdf) -> None:
     """Say that each table header cell heads its column (Markdown has no row headers).
 
     WeasyPrint links each data cell to its headers (/Headers); a checker, or an
-    older screen reader, may look for /Scope on the header cell instead.
+    older screen reader, may look for /Scope on the header cell instead. The
+    walk does not look inside elements that hold text (paragraphs, headings,
+    spans, links...: most of a book's elements), which never hold a table.
     """
-    for element in structure_elements(pdf):
-        if element.get("/S") == "/TH" and "/Scope" not in element.get("/A", {}):
-            attributes = element.get("/A", pikepdf.Dictionary(O=pikepdf.Name.Table))
-            attributes.Scope = pikepdf.Name.Column
-            element.A = attributes
+    tree = pdf.Root.get("/StructTreeRoot")
+    stack = _kids(tree) if tree is not None else []
+    while stack:
+        element = stack.pop()
+        kind = element.get("/S")
+        if kind == "/TH":
+            if "/Scope" not in element.get("/A", {}):
+                attributes = element.get("/A", pikepdf.Dictionary(O=pikepdf.Name.Table))
+                attributes.Scope = pikepdf.Name.Column
+                element.A = attributes
+        elif kind not in TEXT_ELEMENTS:
+            stack.extend(_kids(element))
+
+
+# Structure elements that hold text and never a table.
+TEXT_ELEMENTS = frozenset({"/P", "/H1", "/H2", "/H3", "/H4", "/H5", "/H6", "/Span", "/Link",
+                           "/Lbl", "/Code", "/Quote", "/Note", "/Reference", "/Figure",
+                           "/Caption", "/BibEntry", "/Formula"})
 
 
 # --- reading a tagged PDF back (for preflight and tests) ----------------------------

@@ -18,6 +18,7 @@ its arguments (a test's stand-in for a function here does not reach them).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import signal
@@ -203,6 +204,11 @@ def _start_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever the command made of it
     # WeasyPrint, before the first part comes (already there if the server loaded it).
     import pipeline.typeset  # noqa: F401
+
+
+def load_job(module: str) -> None:
+    """Import `module` (in a worker), before a job that needs it comes."""
+    importlib.import_module(module)
 
 
 def typeset_job(part: Part, root: Path, whole_fonts: bool = True,

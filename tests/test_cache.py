@@ -222,3 +222,24 @@ def test_fonts_cut_from_the_sources_are_cut_again_if_the_book_needs_more(
     exact = read_book(root, Stopwatch()).fonts
     assert {face.path.parent for face in exact}.isdisjoint({f.path.parent for f in likely})
     assert all(ord("Ω") in _cmap(face.path) for face in exact)
+
+
+def test_an_edit_built_from_the_cache_is_the_same_bytes_as_a_fresh_build(
+    project: Project,
+) -> None:
+    """What the cache remembers (parts, the glyphs each page shows, the preflight's
+    reading of each page) changes nothing in the PDF of an edited book."""
+    root = project("basic")
+    again(root)
+    chapter = root / "chapters" / "02-beta.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8").replace(
+        "## Short section", "## Short section\n\nOne more sentence, edited."), encoding="utf-8")
+    edited = again(root)
+    assert edited.cache_hits > 0
+    assert list((root / "output" / ".cache" / "used-glyphs").glob("*")) != []
+    pdf = edited.output.read_bytes()
+    main(["-C", str(root), "clean"])
+    fresh = again(root)
+    assert fresh.cache_hits == 0
+    assert fresh.output.read_bytes() == pdf
+    assert [f.message for f in fresh.findings] == [f.message for f in edited.findings]

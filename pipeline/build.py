@@ -125,10 +125,8 @@ def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> B
 
     The fonts are cut to the characters of the sources, which hold the book's
     but for what the conversion adds (fonts.ALWAYS covers that): so `workers`
-    can cut them while this process converts. Those they have not started on
-    when it is done (they may still be starting), it cuts itself. Should the
-    book still need another character, the fonts are cut again, to exactly
-    the book's.
+    can cut them while this process converts. Should the book still need
+    another character, the fonts are cut again, to exactly the book's.
     """
     with watch.stage("read"):
         config = load_config(root)
@@ -137,17 +135,13 @@ def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> B
     faces = shipped_faces(fonts_dir)
     likely, folder = trimmed_folder(fonts_dir, source_text(config, chapters), cache_dir(root))
     run = workers.submit if workers else Workers(1).submit  # (one job: here, at once)
-    cutting = [(face, run(trim_face, face, likely, folder)) for face in faces
+    cutting = [run(trim_face, face, likely, folder) for face in faces
                if not (folder / face.path.name).is_file()]
     with watch.stage("convert"):
         converted = convert_book(chapters, root)
     with watch.stage("fonts"):
-        for face, job in cutting:
-            if job.cancel():  # no worker has started on it (they may still be starting)
-                trim_face(face, likely, folder)
-        for _, job in cutting:
-            if not job.cancelled():
-                job.result()
+        for job in cutting:
+            job.result()
         needed = book_text(config, converted)
         if set(needed) <= set(likely):
             fonts = trim_faces(faces, likely, folder)  # cut already

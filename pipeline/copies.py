@@ -195,8 +195,9 @@ def make_copies(
         text = _batch_text(config, good)
         # The biggest fonts first, so that the held letters find them cut.
         needed = sorted(_faces_needed(faces, text), key=lambda f: -f.path.stat().st_size)
+        # (Only needed if some request's text is not all in the guide's typeface.)
         jobs_here: list[Future[Any]] = [workers.submit(trim_face, face, text, font_folder)
-                                        for face in needed]
+                                        for face in needed if wide]
         opened.callback(_settle, jobs_here)  # before the fonts go
         cut = (needed, text, font_folder)
         templates = Templates(config, tuple(_trimmed(face, font_folder) for face in needed))
@@ -212,9 +213,12 @@ def make_copies(
                                                   for face in upright))
         # The labels and letters are typeset in the workers' spare time while each
         # edition the new requests need is built once (or reused when up to date).
-        labels_part, positions = _labels(good, config, labels, templates, wide)
-        labels_typeset = workers.later(_typeset_with, cut, labels_part, root) if (
-            labels_part is not None) else None
+        # The labels too embed the guide's typeface whole when it sets them all.
+        labels_part, positions = _labels(good, config, labels,
+                                         templates if wide else whole_templates, wide)
+        labels_typeset = None if labels_part is None else (
+            workers.later(_typeset_with, cut, labels_part, root) if wide
+            else workers.later(_typeset_with, whole, labels_part, root, True))
         chunks = _letter_chunks(config, todo, wide)
         titles = {e.name: _edition_title(e.name) for e in config.editions}
         letters = [workers.later(_typeset_with, cut, templates.cover_letters(

@@ -165,6 +165,33 @@ def test_letters_in_the_guides_typeface_embed_it_whole(batch: tuple[Path, object
                if font in plain[0])  # the guide's typeface, cut to that letter's characters
 
 
+def test_a_batch_the_guides_typeface_sets_whole_cuts_no_fonts_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No name needs another script: letters and labels embed the cached whole
+    typeface, and nothing is cut to the batch's characters."""
+    root = copy_project(tmp_path / "p", "basic")
+    write_csv(root / "requests.csv", [GOOD[0], GOOD[2]], undecodable_row=False)
+    cut_to: list[Path] = []
+    real = copies_module.trim_face
+
+    def trim_face(face: object, text: str, folder: Path) -> object:
+        cut_to.append(folder)
+        return real(face, text, folder)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copies_module, "trim_face", trim_face)
+    make_copies(root, root / "requests.csv", "plain", jobs=1, source_date_epoch=EPOCH)
+    folder = root / "output" / "copies" / "plain"
+    assert cut_to and all(".cache" in f.parts for f in cut_to)  # the whole faces only
+    letter = _letter_fonts(folder / "A01.pdf")
+    with pikepdf.open(folder / "labels.pdf") as pdf:
+        labels = {str(font.BaseFont).split("+")[-1]:
+                  font.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes()
+                  for page in pdf.pages for font in page.Resources.Font.values()}
+    assert labels and all(labels[name] == letter[name] for name in labels if name in letter)
+    assert set(labels) <= set(letter) | {"Atkinson-Hyperlegible-Bold"}
+
+
 def test_default_edition_follows_the_country(batch: tuple[Path, object]) -> None:
     root, _ = batch
     editions = {r["request_id"]: r["edition"] for r in manifest(root) if r["status"] == "done"}

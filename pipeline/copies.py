@@ -44,7 +44,7 @@ from pipeline.fonts import (
     trim_face,
     uncovered,
 )
-from pipeline.incremental import Base, base_of, with_pages_in_front
+from pipeline.incremental import Base, Copy, Item, base_of, with_pages, with_pages_in_front
 from pipeline.model import BookletError, Config, PageSize, Part, RenderedPart
 from pipeline.progress import Progress
 from pipeline.requests import Rejection, Request, read_requests
@@ -229,9 +229,9 @@ def make_copies(
         jobs_here += [*letters, *([labels_typeset] if labels_typeset else [])]
         guides = {name: _guide(root, config, name, workers, source_date_epoch, progress)
                   for name in dict.fromkeys(r.edition for r in todo)}
-        books = {name: _guide_only(path, config, opened) for name, (path, _) in guides.items()}
-        packets = _packets(chunks, letters,
-                           {name: base_of(book) for name, book in books.items()}, opened)
+        bases = {name: base_of(_guide_only(path, config, opened))
+                 for name, (path, _) in guides.items()}
+        packets = _packets(chunks, letters, bases, opened)
         letter_pages: dict[str, list[pikepdf.Page]] = {}
         opened.callback(lambda: _write_manifest(  # cut short or not: what is done is kept
             folder / "manifest.csv", [*outcomes.values(), *_kept(previous, outcomes)],
@@ -268,7 +268,7 @@ def make_copies(
                 kept_at = time.perf_counter()
         labels_pdf = _labels_pdf(labels_typeset.result(), config) if labels_typeset else None
         progress.clear()
-        _combined(folder, good, outcomes, books, letter_pages, config)
+        _combined(folder, good, outcomes, bases, letter_pages, config)
     if labels_pdf is not None:
         write_atomically(folder / "labels.pdf", labels_pdf, mode=PRIVATE_FILE)
     for rejection in rejected:
@@ -432,14 +432,6 @@ def _packet(letter: list[pikepdf.Page], guide: Base) -> Packet:
                   len(guide.kids), guide.landscape)
 
 
-def _blank(pdf: pikepdf.Pdf, like: pikepdf.Page) -> pikepdf.Page:
-    """An empty page of `like`'s size (the back of a letter's last sheet)."""
-    box = like.mediabox
-    return pikepdf.Page(pdf.make_indirect(pikepdf.Dictionary(
-        Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, box[2], box[3]]),
-        Resources=pikepdf.Dictionary())))
-
-
 def _labels_pdf(part: RenderedPart, config: Config) -> bytes:
     with pikepdf.open(io.BytesIO(part.pdf)) as document:
         _plain_metadata(document, config)
@@ -481,59 +473,48 @@ def _sheets(packet: Packet, copies: int) -> tuple[int, int]:
 
 
 def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
-              books: dict[str, pikepdf.Pdf], letters: dict[str, list[pikepdf.Page]],
+              bases: dict[str, Base], letters: dict[str, list[pikepdf.Page]],
               config: Config) -> None:
     """One print job per edition: every letter with its guide, each copy, in request order.
 
-    The guide's pages are copied in once, and every further copy is a new page
-    object over the same content and resources, so a job of a hundred guides
-    holds each font and image once. The letters come from their typeset
-    documents (or, for requests done in an earlier run, from their packets). The
-    page list is built in one go: inserting thousands of pages one at a time is
-    quadratic in qpdf.
+    Like a packet, the job is the guide saved once, with the letters and the
+    copies appended (incremental.py): every further copy is a new page object
+    over the same content and resources, so a job of a hundred guides holds
+    each font and image once. The letters come from their typeset documents
+    (or, for requests done in an earlier run, from their packets).
     """
     for edition in dict.fromkeys(r.edition for r in good):
-        with ExitStack() as opened, pikepdf.new() as pdf:
-            book = books.get(edition)
-            if book is None:
-                path = _existing_guide(config, edition)
-                book = opened.enter_context(pikepdf.open(path)) if path else None
-            guide_pages: list[dict[str, pikepdf.Object]] = []
-            if book is not None:
-                pdf.pages.extend(book.pages)
-                guide_pages = [_page_entries(page.obj) for page in pdf.pages]
-            order: list[pikepdf.Object] = []
-            for request in (r for r in good if r.edition == edition):
-                outcome = outcomes[request.request_id]
-                before = len(pdf.pages)
+        with ExitStack() as opened:
+            requests = [r for r in good if r.edition == edition]
+            base = bases.get(edition) or _print_base(folder, requests, outcomes, config, edition,
+                                                     opened)
+            items: list[Item] = []
+            for request in requests:
                 letter = letters.get(request.request_id)
                 if letter is not None:
-                    pdf.pages.extend(letter)
-                    if len(letter) % 2:
-                        pdf.pages.append(_blank(pdf, letter[0]))
-                else:
+                    items += [*letter, *([None] if len(letter) % 2 else [])]
+                else:  # done in an earlier run: the letter (and its back) from its packet
+                    outcome = outcomes[request.request_id]
                     packet = opened.enter_context(pikepdf.open(folder / outcome.file))
-                    take = outcome.letter_pages if guide_pages else len(packet.pages)
-                    pdf.pages.extend(packet.pages[:take])
-                added = [pdf.pages[i].obj for i in range(before, len(pdf.pages))]
-                order += added[:outcome.letter_pages]
-                guide = guide_pages or [_page_entries(page)
-                                        for page in added[outcome.letter_pages:]]
-                for _ in range(request.copies):
-                    order += [pdf.make_indirect(pikepdf.Dictionary(page)) for page in guide]
-            pdf.Root.Pages.Kids = pikepdf.Array(order)
-            pdf.Root.Pages.Count = len(order)
-            _plain_metadata(pdf, config)
-            out = io.BytesIO()
-            pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
-                     deterministic_id=True, compress_streams=True)
-        write_atomically(folder / f"print-{edition}.pdf", out.getvalue(), mode=PRIVATE_FILE)
+                    items += list(packet.pages[:outcome.letter_pages])
+                items += [Copy(index) for index in range(len(base.kids))] * request.copies
+            data = with_pages(base, items)
+        write_atomically(folder / f"print-{edition}.pdf", data, mode=PRIVATE_FILE)
 
 
-def _page_entries(page: pikepdf.Object) -> dict[str, pikepdf.Object]:
-    """What a new page over the same content and resources holds (links left out:
-    it is for print)."""
-    return {key: page[key] for key in page if key != "/Annots"}
+def _print_base(folder: Path, requests: list[Request], outcomes: dict[str, Outcome],
+                config: Config, edition: str, opened: ExitStack) -> Base:
+    """The guide of an edition whose requests were all done before: from output/, or
+    else from the first request's packet."""
+    path = _existing_guide(config, edition)
+    if path is not None:
+        return base_of(_guide_only(path, config, opened))
+    outcome = outcomes[requests[0].request_id]
+    packet = opened.enter_context(pikepdf.open(folder / outcome.file))
+    guide = opened.enter_context(pikepdf.new())
+    guide.pages.extend(packet.pages[outcome.letter_pages:])
+    _plain_metadata(guide, config)
+    return base_of(guide)
 
 
 def _existing_guide(config: Config, edition: str) -> Path | None:

@@ -212,11 +212,26 @@ def test_sheets_count_imposed_editions_per_sheet(batch: tuple[Path, object]) -> 
 def test_combined_print_files(batch: tuple[Path, object]) -> None:
     root, _ = batch
     folder = root / "output" / "copies" / "test"
+    names = {row[0]: "".join(row[2].split()) for row in GOOD}
     for edition in ("letter", "a4", "home-booklet-letter"):
-        combined = PdfReader(folder / f"print-{edition}.pdf")
-        expected = sum(int(r["pages"]) for r in manifest(root) if r["edition"] == edition
-                       and r["status"] == "done")
-        assert len(combined.pages) == expected
+        path = folder / f"print-{edition}.pdf"
+        with pikepdf.open(path) as pdf:  # the guide with letters and copies appended: sound
+            assert pdf.check_pdf_syntax() == []
+        combined = PdfReader(path)
+        rows = [r for r in manifest(root) if r["edition"] == edition and r["status"] == "done"]
+        assert len(combined.pages) == sum(int(r["pages"]) for r in rows)
+        guide = PdfReader(folder.parents[1] / "editions" / f"{edition}.pdf")
+        first = guide.pages[0].extract_text()
+        at = 0
+        for row in rows:  # each letter, in request order, then each copy of the guide
+            if row["request_id"] != "A02":  # (see the packets' test)
+                assert names[row["request_id"]] in "".join(
+                    combined.pages[at].extract_text().split())
+            at += int(row["letter_pages"])
+            for _ in range(int(row["copies"])):
+                assert combined.pages[at].extract_text() == first
+                at += len(guide.pages)
+        assert at == len(combined.pages)
 
 
 def test_labels_in_request_order_on_the_30_up_grid(batch: tuple[Path, object]) -> None:

@@ -8,7 +8,7 @@ import pikepdf
 import pypdfium2 as pdfium
 import pytest
 
-from pipeline.incremental import base_of, with_pages_in_front
+from pipeline.incremental import Copy, base_of, with_pages, with_pages_in_front
 
 
 def _document(texts: list[str], size: tuple[int, int] = (300, 400),
@@ -105,3 +105,28 @@ def test_a_base_whose_page_tree_is_not_flat_is_refused() -> None:
     tree.Kids = pikepdf.Array([middle])
     with pytest.raises(ValueError, match="not flat"):
         base_of(pdf)
+
+
+def test_letters_of_two_documents_and_copies_of_the_guide() -> None:
+    """A print file: letters from documents whose objects have the same numbers,
+    each followed by copies of the guide (new pages over the same content)."""
+    source = _document(["guide one", "guide two"])
+    first = source.pages[0].obj
+    first.Annots = source.make_indirect(pikepdf.Array([source.make_indirect(
+        pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link,
+                           Rect=[0, 0, 10, 10], Dest=[first, pikepdf.Name.Fit]))]))
+    guide = base_of(source)
+    ann, bob = _document(["letter for Ann"]), _document(["letter for Bob"])
+    assert ann.pages[0].obj.objgen == bob.pages[0].obj.objgen  # the same numbers
+    items: list[object] = [ann.pages[0], None, *[Copy(0), Copy(1)] * 2,
+                           bob.pages[0], None, Copy(0), Copy(1)]
+    data = with_pages(guide, items)  # type: ignore[arg-type]
+
+    assert _texts(data) == ["letter for Ann", "", "guide one", "guide two", "guide one",
+                            "guide two", "letter for Bob", "", "guide one", "guide two"]
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert pdf.check_pdf_syntax() == []
+        copies = [pdf.pages[i].obj for i in (2, 4, 8)]
+        assert len({page.objgen for page in copies}) == 3  # each copy a page of its own
+        assert len({page.Contents.objgen for page in copies}) == 1  # over the same content
+        assert all("/Annots" not in page for page in copies)  # for print: no links

@@ -26,7 +26,7 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 
-from pipeline.cache import BlobCache, code_fingerprint
+from pipeline.cache import BlobCache, Memo, code_fingerprint
 from pipeline.model import (
     PT_PER_MM,
     Anchor,
@@ -37,7 +37,7 @@ from pipeline.model import (
     RenderedPart,
     TocEntry,
 )
-from pipeline.pdftext import shown_glyphs
+from pipeline.pdftext import contents_digest, shown_glyphs
 from pipeline.tags import (
     TaggedPart,
     as_artifact,
@@ -307,15 +307,10 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
     seen_forms: set[tuple[int, int]] = set()
     # What each content shows, by its bytes, as the last build found it: an
     # edit reads again only the pages and forms it changed.
-    entry = f"shown-glyphs-{code_fingerprint()[:16]}"
-    shown_before = cache.load(entry) if cache is not None else None
-    before = shown_before if isinstance(shown_before, dict) else {}
-    now: dict[str, dict[str, array[int]]] = {}
+    memo = Memo.of(cache, f"shown-glyphs-{code_fingerprint()[:16]}")
 
     def shown(owner: pikepdf.Object) -> dict[str, array[int]]:
-        key = _raw_digest(owner)
-        now[key] = before[key] if key in before else shown_glyphs(owner)
-        return now[key]
+        return memo.answer(contents_digest(owner), lambda: shown_glyphs(owner))
 
     def font_file(font: pikepdf.Object) -> pikepdf.Stream | None:
         if font.get("/Subtype") != "/Type0":
@@ -341,8 +336,7 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
 
     for page in pdf.pages:
         visit(page.obj, page.obj.get("/Resources"))
-    if cache is not None and now != before:
-        cache.keep(entry, now)
+    memo.keep(cache)
 
     for key, stream in files.items():
         original = stream.read_bytes()
@@ -358,23 +352,6 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
                 cache.put(name, data)
         stream.write(data)
         stream.Length1 = len(data)
-
-
-def _raw_digest(owner: pikepdf.Object) -> str:
-    """A digest of a page's content streams, or a form's, as stored."""
-    if isinstance(owner, pikepdf.Stream):
-        streams = [owner]
-    else:
-        contents = owner.get("/Contents")
-        streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
-    digest = hashlib.sha256()
-    for stream in streams:
-        if isinstance(stream, pikepdf.Stream):
-            digest.update(repr(stream.get("/Filter")).encode())
-            digest.update(repr(stream.get("/DecodeParms")).encode())
-            digest.update(stream.read_raw_bytes())
-            digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def _subset(font_file: bytes, glyphs: list[int]) -> bytes:

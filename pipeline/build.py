@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import html
-import importlib
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -29,7 +27,11 @@ from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
 
+from pypdf import PdfReader
+
+from pipeline.assemble import assemble, extract_pages
 from pipeline.cache import BlobCache, PartCache, code_fingerprint
+from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
 from pipeline.files import publish, write_atomically, write_temporary
@@ -41,6 +43,7 @@ from pipeline.fonts import (
     trimmed_faces,
     trimmed_folder,
 )
+from pipeline.impose import impose, sheet_sides
 from pipeline.lint import as_errors, lint_chapter, longest_sentences, silenced
 from pipeline.model import (
     BookletError,
@@ -230,9 +233,6 @@ def build_edition(
     config, converted = book.config, book.converted
     root = config.root
     templates = Templates(config, book.fonts, edition.layout)
-    # What assembles and checks the PDF loads while the workers typeset (a third
-    # of a second this process would otherwise spend before converting).
-    loading = _load_meanwhile("pipeline.assemble", "pipeline.check")
     cache = PartCache(root, engine())
     multiple = 4 if edition.impose else 2
 
@@ -276,9 +276,6 @@ def build_edition(
         created=created_at(config, source_date_epoch),
     )
     linear = output.with_name(f"{output.stem}-linear.pdf") if edition.impose else output
-    loading.join()
-    from pipeline.assemble import assemble
-    from pipeline.check import preflight
     book.lint_later(workers)
     today = today or date.today()
     every_part = [front, *chapter_parts, back, *(part for _, part in furniture)]
@@ -372,15 +369,6 @@ def build_edition(
     return report
 
 
-def _load_meanwhile(*modules: str) -> threading.Thread:
-    """Import `modules` in a thread of their own (this one goes on, or waits for the
-    workers and so leaves the interpreter to it); join it before using them."""
-    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in modules],
-                              name="imports", daemon=True)
-    thread.start()
-    return thread
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -424,9 +412,6 @@ def _impose(
     linear_pdf: bytes, edition: Edition, output: Path, templates: Templates, root: Path
 ) -> tuple[int, list[Path]]:
     """Write the imposed print file and its how-to-print sheet; return sheets and paths."""
-    from pypdf import PdfReader
-
-    from pipeline.impose import impose, sheet_sides
     from pipeline.typeset import typeset  # WeasyPrint, here in this process
 
     labels = PdfReader(io.BytesIO(linear_pdf)).page_labels
@@ -446,8 +431,6 @@ def _impose(
 
 def extract_chapter(report: BuildReport, slug: str, root: Path) -> Path:
     """The pages of one chapter of a built book, with its true folios, as its own PDF."""
-    from pipeline.assemble import extract_pages
-
     placement = next((p for p in report.placements if p.part == slug), None)
     if placement is None:
         known = ", ".join(p.part for p in report.placements)
@@ -500,10 +483,6 @@ def check_existing(
     root: Path, output: Path, strict: bool = False, today: date | None = None
 ) -> BuildReport:
     """Lint the sources and preflight an up-to-date PDF without building it again."""
-    from pypdf import PdfReader
-
-    from pipeline.check import preflight
-
     root = root.resolve()
     started = time.perf_counter()
     config = load_config(root)

@@ -19,14 +19,17 @@ import json
 import pickle
 import re
 import shutil
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pipeline import __version__
 from pipeline.files import write_atomically
 from pipeline.model import PROJECT_URL, Anchor, Part, PendingLink, RenderedPart
 
+T = TypeVar("T")
 FORMAT = b"booklet-part-cache 1"
 URL_RE = re.compile(re.escape(PROJECT_URL) + r"""([^"'()\s<>]+)""")
 
@@ -183,6 +186,29 @@ class BlobCache:
 
     def keep(self, key: str, value: object) -> None:
         self.put(key, pickle.dumps(value))
+
+
+@dataclass
+class Memo:
+    """Answers by key (a content's digest, say): the last run's, kept in one cache
+    entry, and this run's, which replace them (the keys of older runs are gone)."""
+
+    name: str
+    before: dict[str, Any]
+    now: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cache: BlobCache | None, name: str) -> Memo:
+        kept = cache.load(name) if cache is not None else None
+        return cls(name, kept if isinstance(kept, dict) else {})
+
+    def answer(self, key: str, work: Callable[[], T]) -> T:
+        self.now[key] = self.before[key] if key in self.before else work()
+        return self.now[key]
+
+    def keep(self, cache: BlobCache | None) -> None:
+        if cache is not None and self.now != self.before:
+            cache.keep(self.name, self.now)
 
 
 def file_digest(path: Path | None) -> str | None:

@@ -26,16 +26,15 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pikepdf
 import pypdfium2 as pdfium
 
-from pipeline.cache import BlobCache, code_fingerprint
+from pipeline.cache import BlobCache, Memo, code_fingerprint
 from pipeline.fonts import FAMILY
 from pipeline.model import Config, Finding, Layout, TocEntry
 from pipeline.pdftext import (
@@ -48,8 +47,6 @@ from pipeline.pdftext import (
 )
 from pipeline.tags import accessibility_problems, untagged_marks
 from pipeline.workers import Workers, default_jobs
-
-T = TypeVar("T")
 
 # A page number as the contents print it: a folio (arabic or roman), or a
 # placeholder that betrays a broken reference.
@@ -99,37 +96,15 @@ def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int,
         labels = [page.label for page in pdf.pages]
         # A page's own glyphs are looked at, and its untagged marks counted,
         # again only if its contents changed.
-        notdef = _PageMemo.of(cache, _cache_name("shows-notdef", shown_as))
+        notdef = Memo.of(cache, _cache_name("shows-notdef", shown_as))
         _fonts(checker, pdf, labels, notdef)
         _images(checker, pdf, labels, min_ppi)
-        marks = _PageMemo.of(cache, _cache_name("untagged-marks", shown_as))
+        marks = Memo.of(cache, _cache_name("untagged-marks", shown_as))
         _accessibility(checker, pdf, labels, lambda page: marks.answer(
             contents_digest(page), lambda: untagged_marks(page)))
         notdef.keep(cache)
         marks.keep(cache)
     return checker.findings
-
-
-@dataclass
-class _PageMemo:
-    """Answers about pages, by their contents: the last build's, and this one's."""
-
-    name: str
-    before: dict[str, Any]
-    now: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, cache: BlobCache | None, name: str) -> _PageMemo:
-        return cls(name, _kept(cache, name))
-
-    def answer(self, key: str, work: Callable[[], T]) -> T:
-        self.now[key] = self.before[key] if key in self.before else work()
-        return self.now[key]
-
-    def keep(self, cache: BlobCache | None) -> None:
-        """Keep this build's answers (only these: the pages of other builds are gone)."""
-        if cache is not None and self.now != self.before:
-            cache.keep(self.name, self.now)
 
 
 def _pages(pdf_path: Path, document: pikepdf.Pdf, layout: Layout, shown_as: str,
@@ -455,7 +430,7 @@ def _blank_pages(
 
 
 def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str],
-           memo: _PageMemo | None = None) -> None:
+           memo: Memo | None = None) -> None:
     reported: set[str] = set()
     counts: dict[tuple[int, int], int] = {}  # glyphs in each embedded font program
     forms: set[tuple[int, int]] = set()  # forms already checked
@@ -486,7 +461,7 @@ def _fonts(checker: _Checker, pdf: pikepdf.Pdf, labels: list[str],
 
 def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
                   counts: dict[tuple[int, int], int], seen: set[tuple[int, int]],
-                  memo: _PageMemo | None = None) -> bool:
+                  memo: Memo | None = None) -> bool:
     """Does a page (or a form on it) show a glyph its font lacks (0, or past the end)?
 
     `memo` answers for a page's own content (by its digest and its fonts'
@@ -507,7 +482,7 @@ def _shows_notdef(owner: pikepdf.Object, resources: pikepdf.Object,
         )
 
     if memo is not None and owner.get("/Type") == "/Page":
-        key = f"{contents_digest(pikepdf.Page(owner))}:{sorted(sizes.items())}"
+        key = f"{contents_digest(owner)}:{sorted(sizes.items())}"
         if memo.answer(key, shows):
             return True
     elif shows():

@@ -44,7 +44,7 @@ from pipeline.fonts import (
     trim_face,
     uncovered,
 )
-from pipeline.incremental import Base, Copy, Item, base_of, with_pages, with_pages_in_front
+from pipeline.incremental import Base, Copy, Item, base_of, with_pages
 from pipeline.model import BookletError, Config, PageSize, Part, RenderedPart
 from pipeline.progress import Progress
 from pipeline.requests import Rejection, Request, read_requests
@@ -427,9 +427,14 @@ def _guide_only(path: Path, config: Config, opened: ExitStack) -> pikepdf.Pdf:
 
 def _packet(letter: list[pikepdf.Page], guide: Base) -> Packet:
     """The letter, on a sheet of its own, in front of the guide."""
-    blank = len(letter) % 2 == 1  # the guide starts on a fresh sheet
-    return Packet(with_pages_in_front(guide, letter, blank), len(letter) + blank,
+    pages = _on_its_sheet(letter)
+    return Packet(with_pages(guide, [*pages, *range(len(guide.kids))]), len(pages),
                   len(guide.kids), guide.landscape)
+
+
+def _on_its_sheet(letter: list[pikepdf.Page]) -> list[Item]:
+    """A letter's pages, and a blank back if they are odd: the guide starts a sheet."""
+    return [*letter, *([None] if len(letter) % 2 else [])]
 
 
 def _labels_pdf(part: RenderedPart, config: Config) -> bytes:
@@ -492,7 +497,7 @@ def _combined(folder: Path, good: list[Request], outcomes: dict[str, Outcome],
             for request in requests:
                 letter = letters.get(request.request_id)
                 if letter is not None:
-                    items += [*letter, *([None] if len(letter) % 2 else [])]
+                    items += _on_its_sheet(letter)
                 else:  # done in an earlier run: the letter (and its back) from its packet
                     outcome = outcomes[request.request_id]
                     packet = opened.enter_context(pikepdf.open(folder / outcome.file))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from fontTools import subset
 from fontTools.ttLib import TTFont
 
 from pipeline.files import write_atomically
@@ -136,8 +137,6 @@ def trim_face(face: FontFace, text: str, folder: Path) -> FontFace:
 
 
 def _trim(source: Path, characters: str, target: Path) -> None:
-    from fontTools import subset  # (a seventh of a second to load: only where fonts are cut)
-
     options = subset.Options()
     options.hinting = False  # WeasyPrint drops hinting too when it subsets
     options.layout_features = ["*"]  # keep kerning and ligatures: same line breaks

@@ -55,7 +55,7 @@ class Base:
     landscape: bool  # its first page is wider than tall
     # Each page's entries but /Parent and /Annots, written out: a new page over
     # the same content and resources is this and its /Parent (`Copy`).
-    copies: tuple[bytes, ...] = ()
+    copies: tuple[bytes, ...]
 
 
 def base_of(pdf: pikepdf.Pdf) -> Base:
@@ -104,13 +104,6 @@ class Copy:
 # `index` itself; or (None) a blank page the size of the last page of another
 # document before it.
 Item = pikepdf.Page | Copy | int | None
-
-
-def with_pages_in_front(base: Base, pages: list[pikepdf.Page], blank_after: bool) -> bytes:
-    """`base` with `pages` (of another document) in front, and after them a blank
-    page the size of the first if `blank_after`."""
-    return with_pages(base, [*pages, *([None] if blank_after else []),
-                             *range(len(base.kids))])
 
 
 def with_pages(base: Base, items: Sequence[Item]) -> bytes:
@@ -203,7 +196,8 @@ def _appended(base: Base, plain: list[tuple[int, bytes]], streams: list[tuple[in
               count: Iterator[int]) -> bytes:
     """The update: the streams, the other objects in object streams, and a
     cross-reference stream pointing back to the base's."""
-    start = len(base.data) + (0 if base.data.endswith(b"\n") else 1)
+    glue = b"" if base.data.endswith(b"\n") else b"\n"
+    start = len(base.data) + len(glue)
     update = io.BytesIO()
     # Where each object is: (1, offset, 0) written as it is; (2, object stream, index).
     where: dict[int, tuple[int, int, int]] = {}
@@ -248,7 +242,7 @@ def _appended(base: Base, plain: list[tuple[int, bytes]], streams: list[tuple[in
             base.start_xref, b" ".join(b"%d" % n for n in index), len(rows_data))
     )
     return b"".join([
-        base.data, b"" if base.data.endswith(b"\n") else b"\n", written,
+        base.data, glue, written,
         b"%d 0 obj\n%s\nstream\n%s\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n"
         % (xref, trailer, rows_data, where[xref][1]),
     ])

@@ -106,11 +106,17 @@ def page_digests(document: pikepdf.Pdf) -> list[str]:
     return [_object_digest(page.obj, memo, set()).hex() for page in document.pages]
 
 
-def contents_digest(page: pikepdf.Page) -> str:
-    """A digest of a page's content streams alone (what is drawn, not with what)."""
-    contents = page.obj.get("/Contents")
+def contents_digest(owner: pikepdf.Page | pikepdf.Object) -> str:
+    """A digest of a page's content streams alone, or of a form's (what is drawn,
+    not with what)."""
+    if isinstance(owner, pikepdf.Stream):
+        streams = [owner]
+    else:
+        obj = owner.obj if isinstance(owner, pikepdf.Page) else owner
+        contents = obj.get("/Contents")
+        streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
     digest = hashlib.sha256()
-    for stream in contents if isinstance(contents, pikepdf.Array) else [contents]:
+    for stream in streams:
         if isinstance(stream, pikepdf.Stream):
             digest.update(repr(stream.get("/Filter")).encode())
             digest.update(stream.read_raw_bytes())

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from pipeline.clinics import Clinic
 from pipeline.fonts import FontFace
+from pipeline.impose import Sheet, Side
 from pipeline.model import (
     PROJECT_URL,
     BookletError,
@@ -36,7 +37,6 @@ from pipeline.requests import Request
 
 if TYPE_CHECKING:  # copies.py imports this module
     from pipeline.copies import Label, LabelSheet
-    from pipeline.impose import Sheet, Side
 
 FRONT = "front"
 BACK = "back"

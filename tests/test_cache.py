@@ -21,6 +21,13 @@ def again(root: Path) -> BuildReport:
     return build(root, source_date_epoch=EPOCH, today=TODAY)
 
 
+def add_to_beta(root: Path, sentence: str) -> None:
+    """An edit that moves no page: a sentence under beta's short section."""
+    chapter = root / "chapters" / "02-beta.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8").replace(
+        "## Short section", f"## Short section\n\n{sentence}"), encoding="utf-8")
+
+
 def entries(root: Path) -> set[Path]:
     return set((root / "output" / ".cache" / "parts").rglob("*/*"))
 
@@ -38,9 +45,7 @@ def test_a_second_build_typesets_nothing_and_is_identical(project: Project) -> N
 def test_an_edit_retypesets_only_its_chapter(project: Project) -> None:
     root = project("basic")
     again(root)
-    chapter = root / "chapters" / "02-beta.md"
-    chapter.write_text(chapter.read_text(encoding="utf-8").replace(
-        "## Short section", "## Short section\n\nOne more sentence."), encoding="utf-8")
+    add_to_beta(root, "One more sentence.")
     report = again(root)
     # Beta itself; the front matter and furniture only if the pages moved.
     assert report.cache_misses == 1
@@ -231,9 +236,7 @@ def test_an_edit_built_from_the_cache_is_the_same_bytes_as_a_fresh_build(
     reading of each page) changes nothing in the PDF of an edited book."""
     root = project("basic")
     again(root)
-    chapter = root / "chapters" / "02-beta.md"
-    chapter.write_text(chapter.read_text(encoding="utf-8").replace(
-        "## Short section", "## Short section\n\nOne more sentence, edited."), encoding="utf-8")
+    add_to_beta(root, "One more sentence, edited.")
     edited = again(root)
     assert edited.cache_hits > 0
     assert list((root / "output" / ".cache" / "used-glyphs").glob("*")) != []

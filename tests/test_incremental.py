@@ -8,7 +8,7 @@ import pikepdf
 import pypdfium2 as pdfium
 import pytest
 
-from pipeline.incremental import Copy, base_of, with_pages, with_pages_in_front
+from pipeline.incremental import Base, Copy, base_of, with_pages
 
 
 def _document(texts: list[str], size: tuple[int, int] = (300, 400),
@@ -26,6 +26,11 @@ def _document(texts: list[str], size: tuple[int, int] = (300, 400),
         for page in pdf.pages:
             del page.obj["/MediaBox"]
     return pdf
+
+
+def with_pages_in_front(base: Base, pages: list[pikepdf.Page], blank_after: bool) -> bytes:
+    """`base` with `pages` in front, and a blank page after them if `blank_after`."""
+    return with_pages(base, [*pages, *([None] if blank_after else []), *range(len(base.kids))])
 
 
 def _texts(data: bytes) -> list[str]:

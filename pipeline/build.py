@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib
 import io
 import json
 import logging
@@ -27,11 +28,7 @@ from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
 
-from pypdf import PdfReader
-
-from pipeline.assemble import assemble, extract_pages
 from pipeline.cache import BlobCache, PartCache, code_fingerprint
-from pipeline.check import preflight
 from pipeline.config import load_config
 from pipeline.convert import convert_book
 from pipeline.files import publish, write_atomically, write_temporary
@@ -90,9 +87,8 @@ class Book:
     """The sources, read and converted once for every edition built from them.
 
     The book is linted once whatever the number of editions, in a worker,
-    while this process assembles the first edition's PDF (`lint_later`):
-    the workers have nothing else to do then, and while they typeset, they
-    have the cores to themselves.
+    as soon as one has nothing else to do (`lint_later`): while the others
+    typeset the one chapter an edit changed, or while this process assembles.
     """
 
     config: Config
@@ -102,7 +98,7 @@ class Book:
 
     def lint_later(self, workers: Workers) -> None:
         if not self._linting:
-            self._linting.append(workers.submit(lint_job, self.converted, self.config))
+            self._linting.append(workers.later(lint_job, self.converted, self.config))
 
     def linted(self, watch: Stopwatch, workers: Workers) -> Linted:
         self.lint_later(workers)
@@ -178,6 +174,7 @@ def build(
         with nullcontext(workers) if workers else Workers(jobs) as running:
             # The workers start (importing WeasyPrint) while the sources are read.
             book = read_book(root, watch, running)
+            book.lint_later(running)
             chosen = book.config.edition_named(edition)
             if output is None:
                 output = root / "output" / (
@@ -206,6 +203,7 @@ def build_all_editions(
     try:
         with nullcontext(workers) if workers else Workers(jobs) as running:
             book = read_book(root, watch, running)
+            book.lint_later(running)
             for edition in book.config.editions:
                 output = root / "output" / "editions" / f"{edition.name}.pdf"
                 reports.append(build_edition(book, edition, output,
@@ -239,7 +237,7 @@ def build_edition(
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
         rendered = typeset_all(parts, root, cache=cache, progress=watch.progress,
-                               workers=workers)
+                               workers=workers, meanwhile=_load_later_stages)
     *chapter_parts, back = rendered
     specs = [
         PartSpec.of(part, c.chapter.title) for part, c in zip(chapter_parts, converted, strict=True)
@@ -284,6 +282,9 @@ def build_edition(
     earlier = None if edition.impose else _accepted_before(record, key, linear)
     if earlier is None and workers.parallel:  # a worker loads its half of the preflight
         workers.submit(load_job, "pipeline.check")
+    from pipeline.assemble import assemble
+    from pipeline.check import preflight
+
     if earlier is not None:
         # Nothing that makes this PDF has changed since it was built and checked.
         pdf = linear.read_bytes()
@@ -369,6 +370,14 @@ def build_edition(
     return report
 
 
+def _load_later_stages() -> None:
+    """Load the code that assembles and checks the PDF (pikepdf, pypdf, fontTools,
+    pdfium: most of a second of this process's start) while the workers typeset:
+    in an edit, the one chapter changed is typeset meanwhile."""
+    importlib.import_module("pipeline.assemble")
+    importlib.import_module("pipeline.check")
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -412,6 +421,8 @@ def _impose(
     linear_pdf: bytes, edition: Edition, output: Path, templates: Templates, root: Path
 ) -> tuple[int, list[Path]]:
     """Write the imposed print file and its how-to-print sheet; return sheets and paths."""
+    from pypdf import PdfReader
+
     from pipeline.typeset import typeset  # WeasyPrint, here in this process
 
     labels = PdfReader(io.BytesIO(linear_pdf)).page_labels
@@ -431,6 +442,8 @@ def _impose(
 
 def extract_chapter(report: BuildReport, slug: str, root: Path) -> Path:
     """The pages of one chapter of a built book, with its true folios, as its own PDF."""
+    from pipeline.assemble import extract_pages
+
     placement = next((p for p in report.placements if p.part == slug), None)
     if placement is None:
         known = ", ".join(p.part for p in report.placements)
@@ -483,6 +496,10 @@ def check_existing(
     root: Path, output: Path, strict: bool = False, today: date | None = None
 ) -> BuildReport:
     """Lint the sources and preflight an up-to-date PDF without building it again."""
+    from pypdf import PdfReader
+
+    from pipeline.check import preflight
+
     root = root.resolve()
     started = time.perf_counter()
     config = load_config(root)

@@ -16,11 +16,15 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from pipeline.model import BookletError, BuildReport, Finding, shown_path
 from pipeline.progress import Progress
 
 if TYPE_CHECKING:
+    from pipeline.model import BuildReport, Finding
     from pipeline.workers import Workers
+
+# Nothing else of the pipeline is imported here before a command starts the
+# workers' server (server.start): the server loads WeasyPrint while this
+# process imports the rest.
 
 log = logging.getLogger("booklet")
 
@@ -48,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return _COMMANDS[args.command](args, progress)
-    except BookletError as err:
+    except Exception as err:
+        from pipeline.model import BookletError
+
+        if not isinstance(err, BookletError):
+            raise
         progress.clear()
         for problem in sorted(err.problems, key=lambda p: (p.path, p.line or 0)):
             print(problem, file=sys.stderr)
@@ -132,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _epoch() -> int | None:
+    from pipeline.model import BookletError
+
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is not None and not epoch.strip().isdigit():
         raise BookletError.at("SOURCE_DATE_EPOCH", None, f"must be whole seconds, not '{epoch}'")
@@ -155,6 +165,9 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
         print("booklet: nothing changed since the last build; its output is as it was",
               file=sys.stderr)
         return 0
+    from pipeline import server
+
+    server.start()
     reports = _built(args, progress)
     status = max(_report(report, args.project) for report in reports)
     if status == 0:
@@ -182,6 +195,7 @@ def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:
 def _built_with(args: argparse.Namespace, progress: Progress, workers: Workers
                 ) -> list[BuildReport]:
     from pipeline.build import build, build_all_editions
+    from pipeline.model import BookletError, shown_path
 
     if args.only:
         from pipeline.config import load_config
@@ -259,7 +273,11 @@ def _lint(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _handouts(args: argparse.Namespace, progress: Progress) -> int:
+    from pipeline import server
+
+    server.start()
     from pipeline.handouts import build_handouts
+    from pipeline.model import shown_path
 
     everything = args.chapter is None and not args.unbranded
     report = build_handouts(
@@ -279,6 +297,8 @@ def _handouts(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _copies(args: argparse.Namespace, progress: Progress) -> int:
+    from pipeline.model import BookletError, shown_path
+
     root = args.project.resolve()
     if args.purge:
         from pipeline.copies import purge
@@ -291,6 +311,9 @@ def _copies(args: argparse.Namespace, progress: Progress) -> int:
     if args.requests is None:
         raise BookletError.at("booklet copies", None, "name the requests CSV file",
                               "booklet copies requests.csv [--batch NAME]")
+    from pipeline import server
+
+    server.start()
     from pipeline.workers import Workers
 
     # The workers start first: each imports WeasyPrint while this process
@@ -312,6 +335,7 @@ def _copies(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _preview(args: argparse.Namespace, progress: Progress) -> int:
+    from pipeline.model import BookletError
     from pipeline.preview import run
 
     if not 0 <= args.port <= 65535:
@@ -347,6 +371,8 @@ def _report(report: BuildReport, root: Path) -> int:
 
 def _summary(report: BuildReport, root: Path, timings: bool = True) -> tuple[int, list[str]]:
     """What a build prints about itself, and its exit status."""
+    from pipeline.model import Finding, shown_path
+
     lines = [str(finding) for finding in sorted(report.findings, key=Finding.sort_key)]
     if report.grades:
         grades = ", ".join(f"{Path(p).stem} {g:.1f}" for p, g in report.grades.items())
@@ -378,6 +404,8 @@ def _summary(report: BuildReport, root: Path, timings: bool = True) -> tuple[int
 
 
 def _print_findings(findings: list[Finding]) -> None:
+    from pipeline.model import Finding
+
     for finding in sorted(findings, key=Finding.sort_key):
         print(finding, file=sys.stderr)
 

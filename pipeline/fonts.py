@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from fontTools import subset
-from fontTools.ttLib import TTFont
-
 from pipeline.files import write_atomically
 
 FAMILY = "Atkinson Hyperlegible"
@@ -87,6 +84,8 @@ def uncovered(text: str, faces: tuple[FontFace, ...]) -> str:
 
 @lru_cache(maxsize=32)
 def _cmap(path: Path) -> frozenset[int]:
+    from fontTools.ttLib import TTFont  # (fontTools is loaded where a font is read or cut)
+
     with TTFont(path, lazy=True) as font:
         return frozenset(font.getBestCmap())
 
@@ -137,6 +136,9 @@ def trim_face(face: FontFace, text: str, folder: Path) -> FontFace:
 
 
 def _trim(source: Path, characters: str, target: Path) -> None:
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
     options = subset.Options()
     options.hinting = False  # WeasyPrint drops hinting too when it subsets
     options.layout_features = ["*"]  # keep kerning and ligatures: same line breaks

@@ -18,8 +18,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from pypdf import PdfReader, PdfWriter, Transformation
-
 from pipeline.model import PT_PER_MM, Edition
 
 
@@ -77,6 +75,8 @@ def _sheet(number: int, signature: int, k: int, offset: int, size: int, pages: i
 def impose(linear_pdf: bytes, edition: Edition, marks_pdf: bytes | None = None) -> bytes:
     """Place the book's pages on landscape sheets; `marks_pdf` has one page per sheet side."""
     assert edition.paper is not None
+    from pypdf import PdfReader, PdfWriter, Transformation  # (loaded for a folded edition)
+
     book = PdfReader(io.BytesIO(linear_pdf))
     marks = PdfReader(io.BytesIO(marks_pdf)) if marks_pdf else None
     sheet_width = edition.paper.height_mm * PT_PER_MM  # landscape

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import multiprocessing
 import os
 import signal
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from pipeline import server
 from pipeline.cache import PartCache
 from pipeline.model import PDF_OPTIONS, Part, RenderedPart
 from pipeline.progress import Progress
@@ -66,7 +66,7 @@ class Workers:
     def __enter__(self) -> Workers:
         if self.jobs > 1:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=_context(),
+                max_workers=self.jobs, mp_context=server.context(),
                 initializer=_start_worker,
             )
             self._starting = []
@@ -191,13 +191,6 @@ def _pass_on(done: Future[T], future: Future[T]) -> None:
         future.set_result(done.result())
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a server process that has WeasyPrint imported already."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipeline.libraries", "pipeline.typeset"])
-    return context
-
-
 def _start_worker() -> None:
     """In a worker: Ctrl-C is for the command, which stops the workers itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -228,11 +221,13 @@ def typeset_all(
     cache: PartCache | None = None,
     progress: Progress | None = None,
     workers: Workers | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[RenderedPart]:
     """Typeset parts (those not in the cache), in parallel worker processes.
 
     With `workers`, their processes typeset (even a single part); without,
-    a pool of `jobs` processes is started for these parts alone.
+    a pool of `jobs` processes is started for these parts alone. `meanwhile`
+    is called once the parts are handed over, before they are waited for.
     """
     options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
                "pdf": PDF_OPTIONS}
@@ -247,11 +242,12 @@ def typeset_all(
 
     todo = [parts[i] for i in missing]
     args = (root, whole_fonts, keep_local_links)
+    meanwhile = meanwhile or (lambda: None)
     if workers is not None:
-        made = _typeset_many(todo, workers, args, finished)
+        made = _typeset_many(todo, workers, args, finished, meanwhile)
     else:
         with Workers(min(jobs or default_jobs(), len(todo)) or 1) as own:
-            made = _typeset_many(todo, own, args, finished)
+            made = _typeset_many(todo, own, args, finished, meanwhile)
     for i, part in zip(missing, made, strict=True):
         found[i] = part
         if cache:
@@ -261,9 +257,10 @@ def typeset_all(
 
 def _typeset_many(
     parts: Sequence[Part], workers: Workers, args: tuple[Path, bool, bool],
-    finished: Callable[[int, str], None],
+    finished: Callable[[int, str], None], meanwhile: Callable[[], object],
 ) -> list[RenderedPart]:
     if not workers.parallel:
+        meanwhile()
         one_by_one = []
         for part in parts:
             one_by_one.append(typeset_job(part, *args))
@@ -272,6 +269,7 @@ def _typeset_many(
     # Longest parts first, so that no worker is left with a big one at the end.
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
     futures = {workers.submit(typeset_job, parts[i], *args): i for i in order}
+    meanwhile()
     try:
         made: dict[int, RenderedPart] = {}
         failed: dict[int, BaseException] = {}

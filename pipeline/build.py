@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
 
-from pipeline.cache import BlobCache, PartCache, code_fingerprint
+from pipeline.cache import BlobCache, Memo, PartCache, code_fingerprint, file_digest
 from pipeline.config import load_config
 from pipeline.convert import convert_book
 from pipeline.files import publish, write_atomically, write_temporary
@@ -86,9 +86,9 @@ class Stopwatch:
 class Book:
     """The sources, read and converted once for every edition built from them.
 
-    The book is linted once whatever the number of editions, in a worker,
-    as soon as one has nothing else to do (`lint_later`): while the others
-    typeset the one chapter an edit changed, or while this process assembles.
+    The book is linted once whatever the number of editions, in a worker
+    (`lint_later`): while the other typesets the one chapter an edit changed,
+    or, when every worker has parts to typeset, while this process assembles.
     """
 
     config: Config
@@ -115,8 +115,7 @@ class Linted:
 
 def lint_job(converted: list[ConvertedChapter], config: Config) -> Linted:
     """Lint findings, grade levels and longest sentences of the book (in a worker)."""
-    findings, grades = lint_book(converted, config)
-    return Linted(findings, grades, longest_by_chapter(converted, config))
+    return lint_book(converted, config, BlobCache(cache_dir(config.root) / "lint"))
 
 
 def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> Book:
@@ -174,7 +173,6 @@ def build(
         with nullcontext(workers) if workers else Workers(jobs) as running:
             # The workers start (importing WeasyPrint) while the sources are read.
             book = read_book(root, watch, running)
-            book.lint_later(running)
             chosen = book.config.edition_named(edition)
             if output is None:
                 output = root / "output" / (
@@ -203,7 +201,6 @@ def build_all_editions(
     try:
         with nullcontext(workers) if workers else Workers(jobs) as running:
             book = read_book(root, watch, running)
-            book.lint_later(running)
             for edition in book.config.editions:
                 output = root / "output" / "editions" / f"{edition.name}.pdf"
                 reports.append(build_edition(book, edition, output,
@@ -236,8 +233,14 @@ def build_edition(
 
     with watch.stage("typeset"):
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
+
+        def meanwhile(handed: int) -> None:
+            if handed < workers.jobs:  # a worker has nothing to typeset: it lints now
+                book.lint_later(workers)
+            _load_later_stages()
+
         rendered = typeset_all(parts, root, cache=cache, progress=watch.progress,
-                               workers=workers, meanwhile=_load_later_stages)
+                               workers=workers, meanwhile=meanwhile)
     *chapter_parts, back = rendered
     specs = [
         PartSpec.of(part, c.chapter.title) for part, c in zip(chapter_parts, converted, strict=True)
@@ -281,7 +284,8 @@ def build_edition(
     record = root / "output" / ".cache" / "books" / f"{_digest(str(linear))[:16]}.json"
     earlier = None if edition.impose else _accepted_before(record, key, linear)
     if earlier is None and workers.parallel:  # a worker loads its half of the preflight
-        workers.submit(load_job, "pipeline.check")
+        for _ in range(workers.jobs):  # (whichever worker is idle: each job goes to one)
+            workers.submit(load_job, "pipeline.check")
     from pipeline.assemble import assemble
     from pipeline.check import preflight
 
@@ -504,8 +508,8 @@ def check_existing(
     started = time.perf_counter()
     config = load_config(root)
     converted = convert_book(load_chapters(config), root)
-    findings, grades = lint_book(converted, config)
-    findings += preflight(
+    linted = lint_book(converted, config)
+    findings = linted.findings + preflight(
         output, config, contents(converted, None), shown_path(output, root), today or date.today(),
         layout=config.edition_named().layout,
     )
@@ -519,8 +523,8 @@ def check_existing(
         bytes=output.stat().st_size,
         seconds={"total": time.perf_counter() - started},
         findings=tuple(sorted(findings, key=Finding.sort_key)),
-        grades=grades,
-        longest=longest_by_chapter(converted, config),
+        grades=linted.grades,
+        longest=linted.longest,
         rejected=rejected,
         target=output,
     )
@@ -546,22 +550,31 @@ def build_single_pass(root: Path) -> tuple[bytes, int]:
 
 
 def lint_book(
-    converted: list[ConvertedChapter], config: Config
-) -> tuple[list[Finding], dict[str, float]]:
-    """Lint findings (after booklet-ignore comments) and grade levels for every chapter."""
+    converted: list[ConvertedChapter], config: Config, cache: BlobCache | None = None
+) -> Linted:
+    """Lint findings (after booklet-ignore comments), grade levels and longest sentences.
+
+    With `cache`, a chapter's are kept by all they are worked out from (its
+    file, its conversion, the settings, this code): an edit lints again only
+    the chapters it changed.
+    """
+    memo = Memo.of(cache, f"chapters-{code_fingerprint()[:16]}")
+    settings = repr(config).encode("utf-8", "surrogatepass")
     findings: list[Finding] = []
-    grades = {}
+    grades: dict[str, float] = {}
+    longest: dict[str, tuple[tuple[int, int], ...]] = {}
     for item in converted:
-        found, grades[str(item.chapter.path.relative_to(config.root))] = lint_chapter(item, config)
+        chapter = item.chapter
+        key = hashlib.sha256(settings)
+        key.update(repr(item).encode("utf-8", "surrogatepass"))
+        key.update((file_digest(chapter.path) or "").encode())
+        found, grade, sentences = memo.answer(key.hexdigest(), lambda item=item: (
+            *lint_chapter(item, config), longest_sentences(item.chapter)))
         findings += found
-    return silenced(findings, config.root), grades
-
-
-def longest_by_chapter(
-    converted: list[ConvertedChapter], config: Config
-) -> dict[str, tuple[tuple[int, int], ...]]:
-    return {shown_path(c.chapter.path, config.root): longest_sentences(c.chapter)
-            for c in converted}
+        grades[str(chapter.path.relative_to(config.root))] = grade
+        longest[shown_path(chapter.path, config.root)] = sentences
+    memo.keep(cache)
+    return Linted(silenced(findings, config.root), grades, longest)
 
 
 def contents(converted: list[ConvertedChapter], page_map: PageMap | None) -> list[TocEntry]:

@@ -144,9 +144,13 @@ def _object_digest(item: pikepdf.Object, memo: dict[tuple[int, int], bytes],
         if isinstance(item, pikepdf.Stream):
             digest.update(item.read_raw_bytes())
     elif isinstance(item, pikepdf.Array):
-        digest.update(b"A")
-        for element in item:
-            digest.update(_object_digest(element, memo, visiting))
+        text = item.unparse()
+        if b" R" not in text:  # no reference in it (a font's widths, a box): as written
+            digest.update(b"a" + text)
+        else:
+            digest.update(b"A")
+            for element in item:
+                digest.update(_object_digest(element, memo, visiting))
     else:
         digest.update(item.unparse(resolved=True))
     value = digest.digest()

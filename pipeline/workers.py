@@ -221,13 +221,13 @@ def typeset_all(
     cache: PartCache | None = None,
     progress: Progress | None = None,
     workers: Workers | None = None,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Callable[[int], object] | None = None,
 ) -> list[RenderedPart]:
     """Typeset parts (those not in the cache), in parallel worker processes.
 
     With `workers`, their processes typeset (even a single part); without,
     a pool of `jobs` processes is started for these parts alone. `meanwhile`
-    is called once the parts are handed over, before they are waited for.
+    is called with the number of parts handed over, before they are waited for.
     """
     options = {"whole_fonts": whole_fonts, "keep_local_links": keep_local_links,
                "pdf": PDF_OPTIONS}
@@ -242,7 +242,7 @@ def typeset_all(
 
     todo = [parts[i] for i in missing]
     args = (root, whole_fonts, keep_local_links)
-    meanwhile = meanwhile or (lambda: None)
+    meanwhile = meanwhile or (lambda handed: None)
     if workers is not None:
         made = _typeset_many(todo, workers, args, finished, meanwhile)
     else:
@@ -257,10 +257,10 @@ def typeset_all(
 
 def _typeset_many(
     parts: Sequence[Part], workers: Workers, args: tuple[Path, bool, bool],
-    finished: Callable[[int, str], None], meanwhile: Callable[[], object],
+    finished: Callable[[int, str], None], meanwhile: Callable[[int], object],
 ) -> list[RenderedPart]:
     if not workers.parallel:
-        meanwhile()
+        meanwhile(len(parts))
         one_by_one = []
         for part in parts:
             one_by_one.append(typeset_job(part, *args))
@@ -269,7 +269,7 @@ def _typeset_many(
     # Longest parts first, so that no worker is left with a big one at the end.
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i].html))
     futures = {workers.submit(typeset_job, parts[i], *args): i for i in order}
-    meanwhile()
+    meanwhile(len(parts))
     try:
         made: dict[int, RenderedPart] = {}
         failed: dict[int, BaseException] = {}

@@ -98,6 +98,24 @@ def test_running_heads(basic: Built) -> None:
     assert heads["4"] == "Fixture Book"
 
 
+def test_furniture_is_laid_over_the_parts_content_as_it_was(basic: Built) -> None:
+    """Each page draws its part's content streams as typeset (still compressed, not
+    decoded and written again), between two streams every page shares."""
+    with pikepdf.open(basic.pdf) as pdf:
+        furnished = [page for page in pdf.pages
+                     if isinstance(page.obj.get("/Contents"), pikepdf.Array)]
+        assert len(furnished) > len(pdf.pages) / 2
+        opening, closing = set(), set()
+        for page in furnished:
+            first, *own, last = page.obj.Contents
+            opening.add(first.objgen)
+            closing.add(last.objgen)
+            assert first.read_bytes() == b"q\n" and b"/Furniture Do" in last.read_bytes()
+            assert own and all(s.get("/Filter") == "/FlateDecode" for s in own)
+            assert "/Furniture" in page.obj.Resources.XObject
+        assert len(opening) == len(closing) == 1
+
+
 def test_mirrored_margins_wider_inside(basic: Built) -> None:
     left_page, right_page = basic.pages[7], basic.pages[6]  # folios 4 and 3
 

@@ -246,3 +246,44 @@ def test_an_edit_built_from_the_cache_is_the_same_bytes_as_a_fresh_build(
     assert fresh.cache_hits == 0
     assert fresh.output.read_bytes() == pdf
     assert [f.message for f in fresh.findings] == [f.message for f in edited.findings]
+
+
+def test_lint_lints_again_only_the_chapters_an_edit_changed(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.build as build_module
+    from pipeline.config import load_config
+    from pipeline.convert import convert_book
+    from pipeline.sources import load_chapters
+
+    root = project("basic")
+    cache = BlobCache(root / "output" / ".cache" / "lint")
+    linted: list[str] = []
+    real = build_module.lint_chapter
+
+    def counted(converted, config):  # type: ignore[no-untyped-def]
+        linted.append(converted.chapter.slug)
+        return real(converted, config)
+
+    monkeypatch.setattr(build_module, "lint_chapter", counted)
+
+    def lint(kept: BlobCache | None = cache) -> build_module.Linted:
+        config = load_config(root)
+        return build_module.lint_book(convert_book(load_chapters(config), root), config, kept)
+
+    first = lint()
+    assert sorted(linted) == ["alpha", "beta", "gamma"]
+    linted.clear()
+    assert lint() == first and linted == []
+    # A sentence far over the limit in beta: beta alone is linted again, and warned about.
+    add_to_beta(root, " ".join(["word"] * 80) + ".")
+    edited = lint()
+    assert linted == ["beta"]
+    assert edited == lint(None)  # what linting every chapter afresh finds
+    assert len(edited.findings) > len(first.findings)
+    linted.clear()
+    # A lint setting changed: every chapter is linted again.
+    toml = root / "booklet.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + "\n[check]\nmax_sentence_words = 12\n",
+                    encoding="utf-8")
+    assert lint() == lint(None) and sorted(linted) == sorted(["alpha", "beta", "gamma"] * 2)

@@ -39,3 +39,25 @@ def test_a_word_hyphenated_over_two_lines_stays_one_line(tmp_path: Path) -> None
                    b" 0 -17 Td (sation and after) Tj ET")
     (page,) = read_pages(pdf)
     assert [line.text for line in page.lines] == ["Words before a conver\ufffesation and after"]
+
+
+def test_a_page_digest_sees_a_changed_number_and_a_changed_object_behind_a_reference() -> None:
+    from pipeline.pdftext import page_digests
+
+    def digest(widths: list[int], descent: int) -> str:
+        pdf = pikepdf.new()
+        page = pdf.add_blank_page()
+        descriptor = pdf.make_indirect(pikepdf.Dictionary(Descent=descent))
+        font = pdf.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Font, Subtype=pikepdf.Name.TrueType, BaseFont=pikepdf.Name.X,
+            FirstChar=32, Widths=pikepdf.Array(widths),
+            # An array whose text is the same whatever the object it refers to holds.
+            Extra=pikepdf.Array([descriptor, 1]),
+        ))
+        page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+        return page_digests(pdf)[0]
+
+    same = digest([500, 600], -200)
+    assert digest([500, 600], -200) == same
+    assert digest([500, 601], -200) != same  # a number in an array of numbers
+    assert digest([500, 600], -201) != same  # an object an array refers to

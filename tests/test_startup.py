@@ -1,0 +1,33 @@
+"""What a command loads before its workers' server starts, and before it typesets.
+
+The server loads WeasyPrint while this process loads the rest: the sooner it
+starts, the sooner a one-chapter edit is typeset. So the command line loads
+nothing heavy before it starts the server, and the build loads the code that
+assembles and checks the PDF only once the parts are handed to the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["weasyprint", "pikepdf", "pypdf", "pypdfium2", "fontTools.subset", "PIL.Image"]
+
+
+def loaded_after(statement: str) -> set[str]:
+    script = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    return set(json.loads(result.stdout))
+
+
+def test_the_command_line_loads_nothing_heavy_before_the_server_starts() -> None:
+    loaded = loaded_after("import pipeline.cli, pipeline.server")
+    assert not loaded & {*HEAVY, "pipeline.model", "pipeline.build", "pipeline.workers"}
+
+
+def test_the_build_loads_assembling_and_checking_only_when_it_needs_them() -> None:
+    loaded = loaded_after("import pipeline.build")
+    assert not loaded & {"weasyprint", "pikepdf", "pypdf", "pypdfium2", "fontTools.subset",
+                         "pipeline.assemble", "pipeline.check"}

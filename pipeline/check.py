@@ -45,8 +45,9 @@ from pipeline.pdftext import (
     read_pages,
     shown_glyphs,
 )
+from pipeline.server import default_jobs
 from pipeline.tags import accessibility_problems, untagged_marks
-from pipeline.workers import Workers, default_jobs
+from pipeline.workers import Workers
 
 # A page number as the contents print it: a folio (arabic or roman), or a
 # placeholder that betrays a broken reference.

@@ -167,7 +167,7 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
         return 0
     from pipeline import server
 
-    server.start()
+    server.start(args.jobs)
     reports = _built(args, progress)
     status = max(_report(report, args.project) for report in reports)
     if status == 0:
@@ -273,9 +273,6 @@ def _lint(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _handouts(args: argparse.Namespace, progress: Progress) -> int:
-    from pipeline import server
-
-    server.start()
     from pipeline.handouts import build_handouts
     from pipeline.model import shown_path
 
@@ -313,7 +310,7 @@ def _copies(args: argparse.Namespace, progress: Progress) -> int:
                               "booklet copies requests.csv [--batch NAME]")
     from pipeline import server
 
-    server.start()
+    server.start(args.jobs)
     from pipeline.workers import Workers
 
     # The workers start first: each imports WeasyPrint while this process

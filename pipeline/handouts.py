@@ -28,7 +28,7 @@ from pipeline.model import BookletError, Chapter, Config, Finding, Metadata
 from pipeline.progress import Progress
 from pipeline.sources import load_chapters
 from pipeline.templates import Templates
-from pipeline.typeset import typeset_all
+from pipeline.workers import typeset_all
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 PT_PER_MM = 72 / 25.4
 PT_PER_PX = 0.75  # CSS px (1/96 in) to PDF points (1/72 in)
@@ -379,6 +380,20 @@ class PendingLink:
     page: int
     rect_pt: tuple[float, float, float, float]  # x0, y0, x1, y1, PDF coordinates
     target: str
+
+
+PLACEHOLDER = "booklet-link:"
+
+
+def placeholder(target: str, text: str) -> str:
+    """The URI a part's internal link carries until the book is assembled (tags.py)."""
+    return f"{PLACEHOLDER}{quote(target, safe='')}#{quote(' '.join(text.split()), safe='')}"
+
+
+def placeholder_parts(uri: str) -> tuple[str, str]:
+    """A placeholder URI's target and text."""
+    target, _, text = uri[len(PLACEHOLDER) :].partition("#")
+    return unquote(target), unquote(text)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.context
+import os
 from multiprocessing import forkserver
 
 PRELOAD = ["pipeline.libraries", "pipeline.typeset"]
@@ -21,7 +22,18 @@ def context() -> multiprocessing.context.BaseContext:
     return chosen
 
 
-def start() -> None:
-    """Start the server now (it loads WeasyPrint in the background); a no-op if it runs."""
-    context()
-    forkserver.ensure_running()
+def start(jobs: int | None = None) -> None:
+    """Start the server now, if `jobs` workers (None: one per core) would use it.
+
+    It loads WeasyPrint in the background; a no-op if it runs already.
+    """
+    if (jobs or default_jobs()) > 1:  # one job runs in the command's own process
+        context()
+        forkserver.ensure_running()
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -11,7 +11,7 @@ them back. Page furniture laid over the pages is marked as an artifact
 
 Links between parts cannot be resolved inside one part, so the typesetter
 writes each internal link as a placeholder URI that carries its target and its
-text (`placeholder`); `resolve_links` turns them into explicit destinations
+text (`model.placeholder`); `resolve_links` turns them into explicit destinations
 once the book's page map is known, keeping the annotation (and so its tag).
 """
 
@@ -19,23 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
 
 import pikepdf
 
-from pipeline.model import Anchor
-
-PLACEHOLDER = "booklet-link:"
-
-
-def placeholder(target: str, text: str) -> str:
-    """The URI a part's internal link carries until the book is assembled."""
-    return f"{PLACEHOLDER}{quote(target, safe='')}#{quote(' '.join(text.split()), safe='')}"
-
-
-def _parse(uri: str) -> tuple[str, str]:
-    target, _, text = uri[len(PLACEHOLDER) :].partition("#")
-    return unquote(target), unquote(text)
+from pipeline.model import PLACEHOLDER, Anchor, placeholder_parts
 
 
 def as_artifact(content: bytes) -> bytes:
@@ -57,7 +44,7 @@ def resolve_links(pdf: pikepdf.Pdf, anchors: Mapping[str, Anchor]) -> None:
             uri = str(annot.get("/A", {}).get("/URI", "")) if "/A" in annot else ""
             if not uri.startswith(PLACEHOLDER):
                 continue
-            target, text = _parse(uri)
+            target, text = placeholder_parts(uri)
             anchor = anchors[target]
             del annot["/A"]
             destination = pdf.pages[anchor.page].obj

@@ -35,7 +35,6 @@ from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherRespons
 
 from pipeline.cache import BlobCache, file_digest
 from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
-from pipeline.furniture import cut_sheet
 from pipeline.images import image_problem
 from pipeline.model import (
     LIMITS,
@@ -48,9 +47,9 @@ from pipeline.model import (
     PendingLink,
     RenderedPart,
     megabytes,
+    placeholder,
     shown_path,
 )
-from pipeline.tags import placeholder
 
 SHIPPED_FAMILIES = {FAMILY, *FALLBACK_FAMILIES}
 # WeasyPrint's warnings when a resource could not be used; each stops the part.
@@ -458,6 +457,8 @@ def typeset(
                 )
     assert isinstance(pdf, bytes)
     if part.slots:
+        from pipeline.furniture import cut_sheet  # (pikepdf: loaded for furniture alone)
+
         pdf = cut_sheet(pdf, part.slots)
     return RenderedPart(
         name=part.name,
@@ -495,11 +496,3 @@ def _one_per_line(
         else:
             merged.append((target, (x0, y0, x1, y1), box))
     return merged
-
-
-
-
-# What the other modules used to find here.
-from pipeline.workers import default_jobs, engine, typeset_all  # noqa: E402
-
-__all__ = ["ProjectFetcher", "default_jobs", "engine", "typeset", "typeset_all"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import signal
 import threading
 import time
@@ -49,7 +48,7 @@ class Workers:
     """
 
     def __init__(self, jobs: int | None = None) -> None:
-        self.jobs = jobs or default_jobs()
+        self.jobs = jobs or server.default_jobs()
         self._pool: ProcessPoolExecutor | None = None
         self._turn = threading.Condition()
         self._busy = 0  # jobs handed to the pool and not yet finished
@@ -246,7 +245,7 @@ def typeset_all(
     if workers is not None:
         made = _typeset_many(todo, workers, args, finished, meanwhile)
     else:
-        with Workers(min(jobs or default_jobs(), len(todo)) or 1) as own:
+        with Workers(min(jobs or server.default_jobs(), len(todo)) or 1) as own:
             made = _typeset_many(todo, own, args, finished, meanwhile)
     for i, part in zip(missing, made, strict=True):
         found[i] = part
@@ -293,10 +292,3 @@ def _typeset_many(
 def engine() -> str:
     """What typesets, for the cache key: a new WeasyPrint means new pages."""
     return f"weasyprint {metadata.version('weasyprint')}"
-
-
-def default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

@@ -31,3 +31,17 @@ def test_the_build_loads_assembling_and_checking_only_when_it_needs_them() -> No
     loaded = loaded_after("import pipeline.build")
     assert not loaded & {"weasyprint", "pikepdf", "pypdf", "pypdfium2", "fontTools.subset",
                          "pipeline.assemble", "pipeline.check"}
+
+
+def test_a_worker_loads_weasyprint_and_what_typesetting_needs_and_no_more() -> None:
+    from pipeline.server import PRELOAD
+
+    loaded = loaded_after("import " + ", ".join(PRELOAD))
+    assert "weasyprint" in loaded
+    # The PDF tools are loaded by the jobs that use them (furniture, the preflight).
+    assert not loaded & {"pikepdf", "pypdfium2", "pipeline.workers", "pipeline.build"}
+
+
+def test_commands_that_may_typeset_in_workers_leave_weasyprint_to_them() -> None:
+    for module in ("pipeline.build", "pipeline.handouts", "pipeline.copies"):
+        assert "weasyprint" not in loaded_after(f"import {module}"), module

@@ -86,15 +86,20 @@ class Stopwatch:
 class Book:
     """The sources, read and converted once for every edition built from them.
 
-    The book is linted once whatever the number of editions, in a worker
-    (`lint_later`): while the other typesets the one chapter an edit changed,
-    or, when every worker has parts to typeset, while this process assembles.
+    The book is linted once whatever the number of editions: here, while
+    the workers typeset the one chapter an edit changed (only the chapters
+    changed are linted again: `lint_book`); or, when every worker has parts
+    to typeset, in a worker while this process assembles (`lint_later`).
     """
 
     config: Config
     converted: list[ConvertedChapter]
     fonts: tuple[FontFace, ...]
     _linting: list[Future[Linted]] = field(default_factory=list, repr=False, compare=False)
+
+    def lint_here(self) -> None:
+        if not self._linting:
+            self._linting.append(Workers(1).submit(lint_job, self.converted, self.config))
 
     def lint_later(self, workers: Workers) -> None:
         if not self._linting:
@@ -235,9 +240,9 @@ def build_edition(
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
 
         def meanwhile(handed: int) -> None:
-            if handed < workers.jobs:  # a worker has nothing to typeset: it lints now
-                book.lint_later(workers)
             _load_later_stages()
+            if handed < workers.jobs:  # this process would only wait: it lints meanwhile
+                book.lint_here()
 
         rendered = typeset_all(parts, root, cache=cache, progress=watch.progress,
                                workers=workers, meanwhile=meanwhile)

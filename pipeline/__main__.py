@@ -1,6 +1,6 @@
 """`python -m pipeline build` is the same as `booklet build`."""
 
-from pipeline.cli import main
+from pipeline.cli import entry
 
 if __name__ == "__main__":  # (a worker process imports this module again, to run nothing)
-    raise SystemExit(main())
+    raise SystemExit(entry())

@@ -9,6 +9,7 @@ exits 1.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -39,6 +40,19 @@ class _Handler(logging.StreamHandler[TextIO]):
     def emit(self, record: logging.LogRecord) -> None:
         self.progress.clear()
         super().emit(record)
+
+
+def entry(argv: list[str] | None = None) -> int:
+    """The `booklet` command as installed: `main`, then a quick way out.
+
+    On its way out Python collects garbage over every object still alive,
+    several times (a quarter of a second after a build); a command that is
+    done has none worth collecting, so they are frozen out of it first. (Not
+    for `main` called by a program that goes on: a test, the preview.)
+    """
+    status = main(argv)
+    gc.freeze()
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ["weasyprint", "pikepdf", "pypdf", "pypdfium2", "fontTools.subset", "PIL.Image"]
 
@@ -45,3 +46,18 @@ def test_a_worker_loads_weasyprint_and_what_typesetting_needs_and_no_more() -> N
 def test_commands_that_may_typeset_in_workers_leave_weasyprint_to_them() -> None:
     for module in ("pipeline.build", "pipeline.handouts", "pipeline.copies"):
         assert "weasyprint" not in loaded_after(f"import {module}"), module
+
+
+def test_the_installed_command_freezes_what_is_left_before_python_exits(tmp_path: Path) -> None:
+    # On its way out Python collects garbage over every live object, several
+    # times: a quarter of a second after a build. Frozen objects are left out.
+    script = ("import gc, sys\nfrom pipeline.cli import entry\n"
+              f"status = entry(['-C', {str(tmp_path)!r}, 'clean'])\n"
+              "print(status, gc.get_freeze_count() > 0)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["0", "True"]
+    from importlib.metadata import entry_points
+
+    (command,) = [e for e in entry_points(group="console_scripts") if e.name == "booklet"]
+    assert command.value == "pipeline.cli:entry"

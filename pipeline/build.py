@@ -89,7 +89,7 @@ class Book:
     The book is linted once whatever the number of editions: here, while
     the workers typeset the one chapter an edit changed (only the chapters
     changed are linted again: `lint_book`); or, when every worker has parts
-    to typeset, in a worker while this process assembles (`lint_later`).
+    to typeset, in a worker while this process assembles (`lint_in_a_worker`).
     """
 
     config: Config
@@ -101,12 +101,14 @@ class Book:
         if not self._linting:
             self._linting.append(Workers(1).submit(lint_job, self.converted, self.config))
 
-    def lint_later(self, workers: Workers) -> None:
+    def lint_in_a_worker(self, workers: Workers) -> None:
+        """At once, ahead of background work held for idle workers (a batch's
+        letters): the build waits for it."""
         if not self._linting:
-            self._linting.append(workers.later(lint_job, self.converted, self.config))
+            self._linting.append(workers.submit(lint_job, self.converted, self.config))
 
     def linted(self, watch: Stopwatch, workers: Workers) -> Linted:
-        self.lint_later(workers)
+        self.lint_in_a_worker(workers)
         with watch.stage("lint"):  # the wait for it, if any
             return self._linting[0].result()
 
@@ -282,7 +284,7 @@ def build_edition(
         created=created_at(config, source_date_epoch),
     )
     linear = output.with_name(f"{output.stem}-linear.pdf") if edition.impose else output
-    book.lint_later(workers)
+    book.lint_in_a_worker(workers)
     today = today or date.today()
     every_part = [front, *chapter_parts, back, *(part for _, part in furniture)]
     key = _book_key(edition, metadata, toc, page_map, every_part, config, today)

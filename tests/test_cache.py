@@ -287,3 +287,28 @@ def test_lint_lints_again_only_the_chapters_an_edit_changed(
     toml.write_text(toml.read_text(encoding="utf-8") + "\n[check]\nmax_sentence_words = 12\n",
                     encoding="utf-8")
     assert lint() == lint(None) and sorted(linted) == sorted(["alpha", "beta", "gamma"] * 2)
+
+
+def test_the_builds_lint_goes_ahead_of_work_held_for_idle_workers(project: Project) -> None:
+    """A batch of copies holds its letters for idle workers (`later`); the edition's
+    build waits for its lint, so the lint must not queue behind them."""
+    from concurrent.futures import Future
+
+    from pipeline.build import Book
+    from pipeline.config import load_config
+
+    handed: list[str] = []
+
+    class Recording:
+        def submit(self, function, *args):  # type: ignore[no-untyped-def]
+            handed.append("submit")
+            return Future()
+
+        def later(self, function, *args):  # type: ignore[no-untyped-def]
+            handed.append("later")
+            return Future()
+
+    book = Book(load_config(project("basic")), [], ())
+    book.lint_in_a_worker(Recording())  # type: ignore[arg-type]
+    book.lint_in_a_worker(Recording())  # type: ignore[arg-type]
+    assert handed == ["submit"]  # at once, and once

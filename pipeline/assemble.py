@@ -17,6 +17,7 @@ import io
 from array import array
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def assemble(
             raise AssertionError("page map and merged pages disagree")
         if furniture and sum(run.page_count for _, run in furniture) != len(pdf.pages):
             raise AssertionError("furniture does not have one page per book page")
-        shared: dict[object, pikepdf.Object] = {}
+        shared = _Shared()
         for first_page, run in furniture:
             _overlay(pdf, page_map, first_page, run.pdf, shared)
         _share_font_files(pdf)
@@ -125,8 +126,22 @@ def _label_pages(pdf: pikepdf.Pdf, roman_pages: int) -> None:
     pdf.Root.PageLabels = pikepdf.Dictionary(Nums=pikepdf.Array(nums))
 
 
+@dataclass
+class _Shared:
+    """What the pages' overlays share: streams by their bytes, and each part's
+    resources but its forms and images, by the part's resource dictionary."""
+
+    streams: dict[bytes, pikepdf.Object] = field(default_factory=dict)
+    resources: dict[tuple[int, int], pikepdf.Dictionary] = field(default_factory=dict)
+
+    def stream(self, pdf: pikepdf.Pdf, data: bytes) -> pikepdf.Object:
+        if data not in self.streams:
+            self.streams[data] = pdf.make_stream(data)
+        return self.streams[data]
+
+
 def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, first_page: int, furniture_pdf: bytes,
-             shared: dict[object, pikepdf.Object]) -> None:
+             shared: _Shared) -> None:
     """Lay each furniture page over its book page, as a form marked as an artifact.
 
     The page's own content streams stay as they are, compressed, between two
@@ -153,32 +168,24 @@ def _overlay(pdf: pikepdf.Pdf, page_map: PageMap, first_page: int, furniture_pdf
             streams = list(contents) if isinstance(contents, pikepdf.Array) else (
                 [contents] if contents is not None else [])
             page.obj.Contents = pikepdf.Array(
-                [_shared_stream(pdf, b"q\n", shared), *streams,
-                 _shared_stream(pdf, drawn, shared)])
-
-
-def _shared_stream(pdf: pikepdf.Pdf, data: bytes, shared: dict[object, pikepdf.Object]
-                   ) -> pikepdf.Object:
-    if data not in shared:
-        shared[data] = pdf.make_stream(data)
-    return shared[data]
+                [shared.stream(pdf, b"q\n"), *streams, shared.stream(pdf, drawn)])
 
 
 def _own_resources(pdf: pikepdf.Pdf, resources: pikepdf.Object | None, form: pikepdf.Object,
-                   shared: dict[object, pikepdf.Object]) -> pikepdf.Dictionary:
+                   shared: _Shared) -> pikepdf.Dictionary:
     """A page's resources with `form` as /Furniture: a dictionary of its own, whose
     entries but /XObject are the part's, made indirect once and shared."""
     if resources is None:
         resources = pikepdf.Dictionary()
     key = resources.objgen if resources.is_indirect else None
-    entries = shared.get(key) if key is not None else None
+    entries = shared.resources.get(key) if key is not None else None
     if entries is None:
         entries = pikepdf.Dictionary({
             name: value if value.is_indirect or not isinstance(value, pikepdf.Dictionary)
             else pdf.make_indirect(value)
             for name, value in resources.items() if name != "/XObject"})
         if key is not None:
-            shared[key] = entries
+            shared.resources[key] = entries
     own = pikepdf.Dictionary(dict(entries.items()))
     xobjects = resources.get("/XObject")
     own.XObject = pikepdf.Dictionary(

@@ -272,6 +272,14 @@ def _value(value: object, refer: Refer) -> bytes:
     return _direct(value, refer)
 
 
+def as_written(value: pikepdf.Object) -> bytes | None:
+    """A dictionary's or an array's text, when it refers to no other object (a
+    font's widths, a box); None when it may. A reference in it would be written
+    "n g R" (and a string that only looks like one sends it the long way)."""
+    text = value.unparse(resolved=True)
+    return None if REFERENCE.search(text) else text
+
+
 def _direct(value: object, refer: Refer) -> bytes:
     """A value written out (its content, even if it is an indirect object)."""
     if isinstance(value, _Number):
@@ -286,11 +294,8 @@ def _direct(value: object, refer: Refer) -> bytes:
         return b"null"
     assert isinstance(value, pikepdf.Object)
     if isinstance(value, pikepdf.Dictionary | pikepdf.Array):
-        # Written as it is when it refers to nothing (a font's widths, say): any
-        # reference in it would be written "n g R" (and a string that looks like
-        # one only sends it the long way).
-        text = value.unparse(resolved=True)
-        if not REFERENCE.search(text):
+        text = as_written(value)
+        if text is not None:
             return text
     if isinstance(value, pikepdf.Dictionary):
         return _dictionary(dict(value.items()), refer)

@@ -21,6 +21,8 @@ import pikepdf
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_raw
 
+from pipeline.incremental import as_written
+
 RUNNING_HEAD_BAND_PT = 57  # the top margin (20 mm) holds the running head
 FOLIO_BAND_PT = 62  # the bottom margin (22 mm) holds the folio
 
@@ -144,8 +146,8 @@ def _object_digest(item: pikepdf.Object, memo: dict[tuple[int, int], bytes],
         if isinstance(item, pikepdf.Stream):
             digest.update(item.read_raw_bytes())
     elif isinstance(item, pikepdf.Array):
-        text = item.unparse()
-        if b" R" not in text:  # no reference in it (a font's widths, a box): as written
+        text = as_written(item)
+        if text is not None:
             digest.update(b"a" + text)
         else:
             digest.update(b"A")

@@ -27,20 +27,24 @@ nothing here asserts them: they are for people to read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.synthetic import write_book  # noqa: E402
+from pipeline import server  # noqa: E402
 
 TARGETS = {"c": 0.70, "d": 0.05, "e": 0.20, "f": 0.35}
 STEP = """
@@ -60,7 +64,9 @@ def family():
                     parent_of[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 pass
-    mine, grew = {{os.getpid()}}, True
+    # The workers' server kept warm (and its keeper) fork this build's workers.
+    from pipeline.server import running
+    mine, grew = {{os.getpid(), *running()}}, True
     while grew:
         below = {{pid for pid, parent in parent_of.items() if parent in mine}} - mine
         mine |= below
@@ -199,9 +205,10 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
     def as_it_was() -> None:  # the book without this round's edits
         middle.write_text(original, encoding="utf-8")
 
-    def empty_cache() -> None:
+    def empty_cache() -> None:  # and no workers' server kept warm: a cold start
         as_it_was()
         clean_cache(root)
+        server.stop(wait=10)
 
     def unchanged() -> None:  # the book as it was, built once
         as_it_was()
@@ -306,6 +313,23 @@ def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _servers_of_its_own(folder: Path) -> Iterator[None]:
+    """The workers' servers kept warm by the benchmark's builds: its own, stopped after."""
+    run = folder / "run"
+    run.mkdir(mode=0o700)
+    before = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(run)
+    try:
+        yield
+    finally:
+        server.stop(wait=10)
+        if before is None:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -317,13 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPO / "output" / "bench.json")
     args = parser.parse_args(argv)
     data: dict[str, object] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _servers_of_its_own(Path(folder)):
         root = write_book(Path(folder) / "book", args.chapters, args.paragraphs)
         results = measure(root, args.runs, not args.no_copies)
         data["book"] = results
         print("\n".join(report(results, f"{args.chapters} chapters, medians of {args.runs}")))
     if not args.no_big:
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, _servers_of_its_own(Path(folder)):
             root = write_book(Path(folder) / "big", args.chapters * 4, args.paragraphs)
             big = {"a": step(root, CODE["a"]), "c": step(root, CODE["build"])}
             data["big"] = big

@@ -145,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("-j", "--jobs", type=int, help="parallel typesetting processes")
 
     commands.add_parser("clean", help="empty the cache (output/.cache)")
+    commands.add_parser("stop", help="stop the workers' server kept warm between builds")
 
     importer = commands.add_parser("import", help="turn pasted text into a clean chapter")
     importer.add_argument("file", type=Path, help="a text, Markdown or HTML file")
@@ -364,6 +365,14 @@ def _clean(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
+def _stop(args: argparse.Namespace, progress: Progress) -> int:
+    from pipeline import server
+
+    stopped = server.stop(wait=5.0)
+    print(f"stop: {_count(stopped, 'server')} stopped", file=sys.stderr)
+    return 0
+
+
 def _import(args: argparse.Namespace, progress: Progress) -> int:
     from pipeline.importer import import_file
 
@@ -428,5 +437,5 @@ def _count(number: int, noun: str) -> str:
 
 _COMMANDS = {
     "build": _build, "check": _check, "lint": _lint, "import": _import, "handouts": _handouts,
-    "copies": _copies, "clean": _clean, "preview": _preview,
+    "copies": _copies, "clean": _clean, "stop": _stop, "preview": _preview,
 }

@@ -3,20 +3,65 @@
 Started as early as a command knows it will typeset (`start`), before this
 process imports the rest of the pipeline, so that the two load side by side.
 Only the standard library here: importing this module costs nothing.
+
+The server is kept warm between commands (on Linux): the author rebuilds
+after every edit, and loading WeasyPrint took most of a second of each
+rebuild. It is Python's own fork server (multiprocessing.forkserver.main),
+started detached from the command, listening on a socket in a folder only
+this user can enter (`folder`). Beside it runs a keeper, which holds the
+server's "alive" pipe: when the keeper exits, the server does. The keeper
+exits once no command has asked for the server for IDLE_SECONDS and no
+worker of it is running; when its socket is removed (`booklet stop`,
+`booklet clean`); or when the server dies. A server is for one version of
+the pipeline, of Python and its packages, and of the environment variables
+the typesetter reads (`_key`): a change starts a new server, and the old one
+idles out. BOOKLET_SERVER=off (the tests' setting) starts a server for each
+command instead, which exits with it, as Python's forkserver does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import io
 import multiprocessing
 import multiprocessing.context
 import os
-from multiprocessing import forkserver
+import signal
+import socket
+import sys
+import time
+from multiprocessing import (
+    forkserver,
+    popen_forkserver,
+    process,
+    reduction,
+    resource_tracker,
+    spawn,
+    util,
+)
+from pathlib import Path
 
 PRELOAD = ["pipeline.libraries", "pipeline.typeset"]
+IDLE_SECONDS = 30 * 60  # an author's pause between two edits, and more
+# Environment variables read by the typesetter's C libraries when the server
+# loads them (fonts, text shaping, locale, time zone), or by Python itself.
+# (Those read from os.environ are handed to each worker as it starts.)
+_ENVIRONMENT_PREFIXES = ("FONTCONFIG", "FC_", "PANGO", "CAIRO", "HB_", "G_", "XDG_DATA",
+                         "LANG", "LC_", "TZ", "PYTHON")
 
 
 def context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a server process that has WeasyPrint imported already."""
+    """Workers forked from a server process that has WeasyPrint imported already.
+
+    The server kept warm between commands when there is one (it is started
+    if need be), else one started for this command.
+    """
+    if _kept_warm():
+        address = _ensure()
+        if address is not None:
+            return _KeptContext(address)
     chosen = multiprocessing.get_context("forkserver")
     chosen.set_forkserver_preload(PRELOAD)
     return chosen
@@ -28,8 +73,9 @@ def start(jobs: int | None = None) -> None:
     It loads WeasyPrint in the background; a no-op if it runs already.
     """
     if (jobs or default_jobs()) > 1:  # one job runs in the command's own process
-        context()
-        forkserver.ensure_running()
+        chosen = context()
+        if not isinstance(chosen, _KeptContext):
+            forkserver.ensure_running()
 
 
 def default_jobs() -> int:
@@ -37,3 +83,307 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def worker_environment() -> dict[str, str]:
+    """What a worker's os.environ should be: this command's (not the server's)."""
+    return dict(os.environ)
+
+
+# --- the server kept warm --------------------------------------------------------
+
+
+def folder() -> Path:
+    """This user's folder for servers' sockets: made private, or refused if it is not."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "booklet" if runtime else Path(f"/tmp/booklet-{os.getuid()}")
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = base.lstat()
+    if found.st_uid != os.getuid() or found.st_mode & 0o077 or not base.is_dir():
+        raise PermissionError(f"{base} is not a private folder of this user")
+    return base
+
+
+def running() -> list[int]:
+    """The process ids of every server kept warm (and its keeper) for this user."""
+    pids: list[int] = []
+    with contextlib.suppress(OSError):
+        for record in sorted(folder().glob("*.pid")):
+            pids += [int(pid) for pid in record.read_text().split() if _alive(int(pid))]
+    return pids
+
+
+def stop(wait: float = 0.0) -> int:
+    """Stop every server kept warm for this user; how many there were.
+
+    Its socket is removed at once (no new command reaches it); its keeper
+    then exits, and the server with it, once no worker of it is running.
+    With `wait`, wait up to that many seconds for them to be gone.
+    """
+    stopped: list[int] = []
+    with contextlib.suppress(OSError):
+        for record in folder().glob("*.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                stopped += [int(pid) for pid in record.read_text().split()]
+            _tidy(record.with_suffix(".sock"), None)
+    deadline = time.monotonic() + wait
+    while any(_alive(pid) for pid in stopped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in stopped:  # started by this process: not left as a zombie
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return len(stopped) // 2
+
+
+def _kept_warm() -> bool:
+    return (sys.platform == "linux" and os.environ.get("BOOKLET_SERVER", "").lower()
+            not in ("off", "0", "no", "false"))
+
+
+def _key() -> str:
+    """Everything the server's loaded code depends on."""
+    from pipeline.cache import code_fingerprint
+
+    digest = hashlib.sha256(code_fingerprint().encode())
+    digest.update(f"{sys.executable}\0{sys.version}\0{sys.flags}".encode())
+    for entry in sys.path:  # installed packages, by name and version
+        if entry.endswith("-packages") and os.path.isdir(entry):
+            digest.update("\0".join(sorted(os.listdir(entry))).encode())
+    for name in sorted(os.environ):
+        if name.startswith(_ENVIRONMENT_PREFIXES):
+            digest.update(f"\0{name}={os.environ[name]}".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:24]
+
+
+def _ensure() -> Path | None:
+    """The socket of this pipeline's server kept warm: started now if none runs.
+
+    None if it cannot be (no private folder, no socket): the command then
+    starts a server of its own, as Python does.
+    """
+    try:
+        base = folder()
+        key = _key()
+        address = base / f"{key}.sock"
+        record = base / f"{key}.pid"
+        with open(base / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if _serving(address, record):
+                os.utime(address)  # asked for now: not idle
+                return address
+            _launch(address, record, base / f"{key}.log")
+            return address
+    except OSError:
+        return None
+
+
+def _serving(address: Path, record: Path) -> bool:
+    try:
+        pids = [int(pid) for pid in record.read_text().split()]
+    except (OSError, ValueError):
+        return False
+    return address.exists() and len(pids) == 2 and all(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (a server this process started, now gone) is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _launch(address: Path, record: Path, log: Path) -> None:
+    """Start a server at `address` and its keeper, both detached from this command."""
+    address.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX)
+    alive_r, alive_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    try:
+        listener.bind(str(address))
+        os.chmod(address, 0o600)
+        listener.listen()
+        paths = [entry for entry in sys.path if entry]
+        serve = (f"import sys; sys.path[:0] = {paths!r}\n"
+                 "from pipeline.server import serve\n"
+                 f"serve({listener.fileno()}, {alive_r}, {ready_w})")
+        server = _spawn([serve], [listener.fileno(), alive_r, ready_w], log)
+        keep = (f"import sys; sys.path[:0] = {paths!r}\n"
+                "from pipeline.server import keep\n"
+                f"keep({alive_w}, {ready_r}, {server}, {str(address)!r}, {_idle_seconds()})")
+        keeper = _spawn([keep], [alive_w, ready_r], log)
+        record.write_text(f"{server} {keeper}\n")
+    finally:
+        listener.close()
+        for fd in (alive_r, alive_w, ready_r, ready_w):
+            os.close(fd)
+
+
+def _spawn(code: list[str], fds: list[int], log: Path) -> int:
+    """Start `python -c code` in a session of its own, holding `fds` and no terminal."""
+    for fd in fds:
+        os.set_inheritable(fd, True)
+    try:
+        executable = spawn.get_executable()
+        arguments = [executable, *util._args_from_interpreter_flags(), "-c", *code]
+        return os.posix_spawn(executable, arguments, os.environ, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+        ])
+    finally:
+        for fd in fds:
+            os.set_inheritable(fd, False)
+
+
+def _idle_seconds() -> float:
+    try:
+        return float(os.environ.get("BOOKLET_SERVER_IDLE", IDLE_SECONDS))
+    except ValueError:
+        return IDLE_SECONDS
+
+
+def serve(listener: int, alive_r: int, ready_w: int) -> None:
+    """The server's process: load what workers need, say so, then fork them on request."""
+    for module in PRELOAD:
+        with contextlib.suppress(ImportError):  # a worker will say what is wrong
+            __import__(module)
+    os.write(ready_w, b"!")
+    os.close(ready_w)
+    forkserver.main(listener, alive_r, [])
+
+
+def keep(alive_w: int, ready_r: int, server: int, address: str, idle: float) -> None:
+    """The keeper's loop (its own process): hold the server's alive pipe while it is wanted.
+
+    Idle time counts from the last command's asking (the socket's time), or
+    from the server's being ready, whichever is later.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ours = os.stat(address).st_ino
+    try:
+        os.read(ready_r, 1)  # (nothing read: the server died before it was ready)
+        ready = time.time()
+        while _alive(server):
+            try:
+                found = os.stat(address)
+                # Another server took its place, or it was asked for: not idle.
+                wanted = (found.st_ino == ours
+                          and time.time() - max(found.st_mtime, ready) < idle)
+            except FileNotFoundError:  # stopped
+                wanted = False
+            # A command's workers are its children: they need it to the end.
+            if not wanted and not _children(server):
+                break
+            time.sleep(min(1.0, idle / 4))
+    finally:
+        os.close(alive_w)  # the server reads the end of the pipe, and exits
+        _tidy(Path(address), ours)
+
+
+def _tidy(address: Path, ours: int | None) -> None:
+    """Remove a server's files, unless another server has taken its place (`ours`:
+    the inode of its socket; None: whichever server it is)."""
+    try:
+        if ours is not None and os.stat(address).st_ino != ours:
+            return
+        address.unlink()
+    except FileNotFoundError:
+        if ours is not None:
+            return  # stopped: `stop` tidied
+    for name in (".pid", ".lock"):
+        address.with_suffix(name).unlink(missing_ok=True)
+    log = address.with_suffix(".log")
+    with contextlib.suppress(FileNotFoundError):
+        if log.stat().st_size == 0:  # kept if the server said something (it failed)
+            log.unlink()
+
+
+def _children(pid: int) -> bool:
+    """Whether `pid` has a process of its own running (a worker of a command)."""
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError), \
+                        open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        return True
+    return False
+
+
+class _KeptPopen(popen_forkserver.Popen):
+    """A worker forked by the server kept warm (see popen_forkserver.Popen._launch)."""
+
+    def _launch(self, process_obj: process.BaseProcess) -> None:
+        prep_data = spawn.get_preparation_data(process_obj.name)
+        buf = io.BytesIO()
+        multiprocessing.context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            multiprocessing.context.set_spawning_popen(None)
+        address = process_obj.address  # type: ignore[attr-defined]
+        self.sentinel, w = _connect(address, self._fds)  # type: ignore[attr-defined]
+        _parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+def _connect(address: Path, fds: list[int]) -> tuple[int, int]:
+    """Ask the server for a new process (forkserver.ForkServer.connect_to_new_process)."""
+    resource_tracker.ensure_running()
+    with socket.socket(socket.AF_UNIX) as client:
+        try:
+            client.connect(str(address))
+        except OSError:  # stopped since (or idled out): start another
+            address = _ensure() or address
+            client.connect(str(address))
+        parent_r, child_w = os.pipe()
+        child_r, parent_w = os.pipe()
+        # The worker's own "alive" fd is of use only to a fork server of its own.
+        unused = os.open(os.devnull, os.O_RDONLY)
+        try:
+            reduction.sendfds(client, [child_r, child_w, unused, resource_tracker.getfd(),
+                                       *fds])
+            return parent_r, parent_w
+        except BaseException:
+            os.close(parent_r)
+            os.close(parent_w)
+            raise
+        finally:
+            os.close(child_r)
+            os.close(child_w)
+            os.close(unused)
+
+
+class _KeptProcess(process.BaseProcess):
+    _start_method = "forkserver"
+    address: Path
+
+    @staticmethod
+    def _Popen(process_obj: process.BaseProcess) -> popen_forkserver.Popen:
+        return _KeptPopen(process_obj)
+
+
+class _KeptContext(multiprocessing.context.ForkServerContext):
+    """Python's forkserver context, with workers forked by the server at `address`."""
+
+    def __init__(self, address: Path) -> None:
+        super().__init__()
+        self.address = address
+
+    def Process(self, *args: object, **kwargs: object) -> _KeptProcess:  # type: ignore[override]
+        made = _KeptProcess(*args, **kwargs)  # type: ignore[arg-type]
+        made.address = self.address
+        return made

@@ -17,8 +17,8 @@ its arguments (a test's stand-in for a function here does not reach them).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
+import os
 import signal
 import threading
 import time
@@ -66,7 +66,7 @@ class Workers:
         if self.jobs > 1:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs, mp_context=server.context(),
-                initializer=_start_worker,
+                initializer=_start_worker, initargs=(server.worker_environment(),),
             )
             self._starting = []
             self._starter = threading.Thread(target=self._start, args=(self._pool,),
@@ -77,9 +77,11 @@ class Workers:
     def _start(self, pool: ProcessPoolExecutor) -> None:
         """Start every worker (a pool starts one per job handed over while none is idle),
         then hand on the jobs that came meanwhile, in order."""
-        with contextlib.suppress(RuntimeError):  # shut down already: nothing to start
+        try:
             for _ in range(self.jobs):
                 pool.submit(time.sleep, 0.05)
+        except Exception:
+            pass
         with self._turn:  # (reentrant: submit takes it too) nothing overtakes them
             waiting, self._starting = self._starting or [], None
             for future, function, args in waiting:
@@ -190,8 +192,12 @@ def _pass_on(done: Future[T], future: Future[T]) -> None:
         future.set_result(done.result())
 
 
-def _start_worker() -> None:
-    """In a worker: Ctrl-C is for the command, which stops the workers itself."""
+def _start_worker(environment: dict[str, str]) -> None:
+    """In a worker: the command's environment; Ctrl-C is for the command, which
+    stops the workers itself."""
+    if os.environ != environment:  # forked by a server kept warm, started by another
+        os.environ.clear()
+        os.environ.update(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever the command made of it
     # WeasyPrint, before the first part comes (already there if the server loaded it).

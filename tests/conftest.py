@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 BOOKS = REPO / "tests" / "books"
 EPOCH = 1_790_000_000  # a fixed SOURCE_DATE_EPOCH
 TODAY = date(2026, 11, 26)  # preflight's "today", for the review-date check
+# Each command starts its own workers' server, which exits with it: no test
+# leaves a server running (tests/test_server.py tests the one kept warm).
+os.environ["BOOKLET_SERVER"] = "off"
 
 
 def copy_project(target: Path, book: str | None = "basic") -> Path:

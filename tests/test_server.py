@@ -1,0 +1,134 @@
+"""The workers' server kept warm between commands (pipeline/server.py).
+
+Each test gets a folder of its own for servers (XDG_RUNTIME_DIR), and stops
+what it started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import EPOCH, REPO, copy_project
+
+from pipeline import server
+from pipeline.workers import Workers
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kept warm on Linux only")
+
+
+@pytest.fixture
+def kept_warm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("BOOKLET_SERVER", "on")
+    yield runtime / "booklet"
+    server.stop(wait=10)
+    assert server.running() == []
+
+
+def _servers(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.sock"))
+
+
+def test_a_second_command_forks_its_workers_from_the_first_ones_server(kept_warm: Path) -> None:
+    with Workers(2) as workers:
+        first = {workers.submit(os.getppid).result() for _ in range(4)}
+    started = server.running()
+    assert len(started) == 2  # the server and its keeper
+    with Workers(2) as workers:
+        second = {workers.submit(os.getppid).result() for _ in range(4)}
+    assert first == second and first <= set(started)  # the same server forked them all
+    assert server.running() == started
+    assert len(_servers(kept_warm)) == 1
+
+
+def test_a_worker_has_its_commands_environment_not_the_servers(
+        kept_warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKLET_TEST_MARK", "first")
+    with Workers(2) as workers:
+        assert workers.submit(os.getenv, "BOOKLET_TEST_MARK").result() == "first"
+    monkeypatch.setenv("BOOKLET_TEST_MARK", "second")
+    with Workers(2) as workers:
+        assert workers.submit(os.getenv, "BOOKLET_TEST_MARK").result() == "second"
+        assert workers.submit(os.getcwd).result() == os.getcwd()
+    assert len(_servers(kept_warm)) == 1  # the same server
+
+
+def test_a_setting_the_typesetter_reads_at_its_start_means_another_server(
+        kept_warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Workers(2) as workers:
+        workers.submit(os.getpid).result()
+    monkeypatch.setenv("FONTCONFIG_FILE", "/nonexistent/fonts.conf")
+    with Workers(2) as workers:
+        workers.submit(os.getpid).result()
+    assert len(_servers(kept_warm)) == 2
+
+
+def test_the_command_returns_while_its_server_stays_and_the_output_is_the_same(
+        kept_warm: Path, tmp_path: Path) -> None:
+    # The server holds none of the command's output pipes: a caller that reads
+    # them to the end (as CI does) is not kept waiting for the server.
+    built = []
+    for name, setting in (("alone", "off"), ("warm", "on"), ("again", "on")):
+        root = copy_project(tmp_path / name)
+        environment = {**os.environ, "BOOKLET_SERVER": setting,
+                       "SOURCE_DATE_EPOCH": str(EPOCH), "PYTHONPATH": str(REPO)}
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "pipeline", "-C", str(root), "-q",
+                                 "build"], capture_output=True, text=True, env=environment,
+                                timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 60
+        built.append((root / "output" / "guide.pdf").read_bytes())
+    assert len(server.running()) == 2  # still there for the next command
+    assert built[0] == built[1] == built[2]
+
+
+def test_stop_ends_the_server_and_the_next_command_starts_another(kept_warm: Path) -> None:
+    with Workers(2) as workers:
+        before = workers.submit(os.getppid).result()
+    assert server.stop(wait=10) == 1
+    assert server.running() == [] and _servers(kept_warm) == []
+    with Workers(2) as workers:
+        after = workers.submit(os.getppid).result()
+    assert after != before
+
+
+def test_an_idle_server_exits_by_itself(kept_warm: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKLET_SERVER_IDLE", "0.5")
+    with Workers(2) as workers:
+        workers.submit(os.getpid).result()
+    pids = server.running()
+    assert len(pids) == 2
+    deadline = time.monotonic() + 15
+    while server.running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.running() == []
+    assert list(kept_warm.iterdir()) == []  # it tidied up after itself
+
+
+def test_a_server_is_not_idle_while_a_commands_workers_run(
+        kept_warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKLET_SERVER_IDLE", "0.2")
+    with Workers(2) as workers:
+        assert workers.submit(time.sleep, 2.0).result() is None  # outlives the idle time
+        assert workers.submit(os.getpid).result()
+
+
+def test_a_folder_others_can_enter_is_not_used(kept_warm: Path) -> None:
+    kept_warm.mkdir(mode=0o700, parents=True)
+    kept_warm.chmod(0o777)
+    with pytest.raises(PermissionError):
+        server.folder()
+    with Workers(2) as workers:  # a server of the command's own, as without one kept warm
+        assert workers.submit(os.getpid).result()
+    assert server.running() == [] and _servers(kept_warm) == []
+    kept_warm.chmod(0o700)

@@ -21,27 +21,16 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline import __version__
+from pipeline import code_fingerprint
 from pipeline.files import write_atomically
 from pipeline.model import PROJECT_URL, Anchor, Part, PendingLink, RenderedPart
 
 T = TypeVar("T")
 FORMAT = b"booklet-part-cache 1"
 URL_RE = re.compile(re.escape(PROJECT_URL) + r"""([^"'()\s<>]+)""")
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """A hash of the pipeline's own source: new code never reuses old results."""
-    digest = hashlib.sha256(__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 class PartCache:

@@ -70,8 +70,8 @@ def preflight(
     `layout` tells where the running heads and folios are (the page margins).
     """
     cache = BlobCache(config.root / "output" / ".cache" / "preflight")
-    beside = _beside(workers, _structure_findings, pdf_path, shown_as,
-                     config.checks.min_image_ppi, cache)
+    beside = _beside(workers, [(_object_findings, config.checks.min_image_ppi),
+                               (_tag_findings,)], pdf_path, shown_as, cache)
     with beside as structure_findings, pikepdf.open(pdf_path) as document:
         layout = layout or config.layout
         pages = _pages(pdf_path, document, layout, shown_as, cache)
@@ -89,21 +89,29 @@ def preflight(
     return checker.findings
 
 
-def _structure_findings(pdf_path: Path, shown_as: str, min_ppi: int,
-                        cache: BlobCache | None = None) -> list[Finding]:
-    """The checks that read the PDF's objects: fonts, images, tagging."""
+def _object_findings(pdf_path: Path, shown_as: str, cache: BlobCache | None,
+                     min_ppi: int) -> list[Finding]:
+    """The checks that read the PDF's fonts and images."""
     checker = _Checker(shown_as)
     with pikepdf.open(pdf_path) as pdf:
         labels = [page.label for page in pdf.pages]
-        # A page's own glyphs are looked at, and its untagged marks counted,
-        # again only if its contents changed.
+        # A page's own glyphs are looked at again only if its contents changed.
         notdef = Memo.of(cache, _cache_name("shows-notdef", shown_as))
         _fonts(checker, pdf, labels, notdef)
         _images(checker, pdf, labels, min_ppi)
+        notdef.keep(cache)
+    return checker.findings
+
+
+def _tag_findings(pdf_path: Path, shown_as: str, cache: BlobCache | None) -> list[Finding]:
+    """The checks that read the PDF's tags (its structure tree, each page's marks)."""
+    checker = _Checker(shown_as)
+    with pikepdf.open(pdf_path) as pdf:
+        labels = [page.label for page in pdf.pages]
+        # A page's untagged marks are counted again only if its contents changed.
         marks = Memo.of(cache, _cache_name("untagged-marks", shown_as))
         _accessibility(checker, pdf, labels, lambda page: marks.answer(
             contents_digest(page), lambda: untagged_marks(page)))
-        notdef.keep(cache)
         marks.keep(cache)
     return checker.findings
 
@@ -139,19 +147,25 @@ def _kept(cache: BlobCache | None, name: str) -> dict[str, Any]:
 
 @contextmanager
 def _beside(
-    workers: Workers | None, check: Callable[..., list[Finding]], *args: Any
+    workers: Workers | None, checks: list[tuple[Any, ...]], *args: Any
 ) -> Iterator[Callable[[], list[Finding]]]:
-    """Run `check` in a worker while this process reads the text; yield its result.
+    """Run each `check(*args, *its own)` in a worker while this process reads the text;
+    yield their findings, in order.
 
-    Both halves take about as long (reading every page's text with pdfium;
-    parsing every content stream with pikepdf). Without `workers`, the
-    command's own, a process is forked for it; on one core it runs here.
+    Reading every page's text with pdfium, and the checks that parse every
+    content stream and the structure tree with pikepdf, take about as long.
+    Without `workers`, the command's own, processes are forked for them; on
+    one core they run here.
     """
+    def run(running: Workers) -> Callable[[], list[Finding]]:
+        futures = [running.submit(check, *args, *own) for check, *own in checks]
+        return lambda: [finding for future in futures for finding in future.result()]
+
     if workers is not None:
-        yield workers.submit(check, *args).result
+        yield run(workers)
         return
     with Workers(min(2, default_jobs())) as own:
-        yield own.submit(check, *args).result
+        yield run(own)
 
 
 def handout_findings(pdf: bytes, shown_as: str, max_pages: int) -> list[Finding]:

@@ -58,6 +58,7 @@ def entry(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed (for server.forward)
     # -q: problems only, so no progress either.
     progress = Progress(None if args.quiet else sys.stderr)
     handler = _Handler(progress)
@@ -182,6 +183,9 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
         return 0
     from pipeline import server
 
+    forwarded = server.forward(args.argv, args.jobs)  # to the server kept warm, if any
+    if forwarded is not None:
+        return forwarded
     server.start(args.jobs)
     reports = _built(args, progress)
     status = max(_report(report, args.project) for report in reports)
@@ -325,6 +329,9 @@ def _copies(args: argparse.Namespace, progress: Progress) -> int:
                               "booklet copies requests.csv [--batch NAME]")
     from pipeline import server
 
+    forwarded = server.forward(args.argv, args.jobs)  # to the server kept warm, if any
+    if forwarded is not None:
+        return forwarded
     server.start(args.jobs)
     from pipeline.workers import Workers
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pipeline.cache import code_fingerprint
-from pipeline.files import write_atomically
+from pipeline import code_fingerprint
 
 SKIPPED = frozenset({"output", "tests", "bench", "node_modules", "__pycache__"})
 FORMAT = "booklet-fresh 1"
@@ -86,6 +85,8 @@ def remember(root: Path, options: Mapping[str, object], digest: str,
         "lines": list(lines),
     }
     target = _record_path(root, options)
+    from pipeline.files import write_atomically  # (not loaded before the check: see above)
+
     write_atomically(target, (json.dumps(record, indent=1) + "\n").encode())
 
 

@@ -24,13 +24,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import io
 import multiprocessing
 import multiprocessing.context
 import os
+import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from multiprocessing import (
     forkserver,
@@ -44,6 +47,11 @@ from multiprocessing import (
 from pathlib import Path
 
 PRELOAD = ["pipeline.libraries", "pipeline.typeset"]
+# The rest of what a command loads, loaded by the server once it is idle (`serve`).
+# (textstat, for lint, reads its hyphenation patterns as it loads: a fifth of a
+# second, which the typesetter's hyphenation then finds read.)
+LATER = ["pipeline.cli", "pipeline.build", "pipeline.assemble", "pipeline.check",
+         "pipeline.furniture", "pipeline.copies", "pipeline.handouts", "textstat"]
 IDLE_SECONDS = 30 * 60  # an author's pause between two edits, and more
 # Environment variables read by the typesetter's C libraries when the server
 # loads them (fonts, text shaping, locale, time zone), or by Python itself.
@@ -142,7 +150,7 @@ def _kept_warm() -> bool:
 
 def _key() -> str:
     """Everything the server's loaded code depends on."""
-    from pipeline.cache import code_fingerprint
+    from pipeline import code_fingerprint
 
     digest = hashlib.sha256(code_fingerprint().encode())
     digest.update(f"{sys.executable}\0{sys.version}\0{sys.flags}".encode())
@@ -155,11 +163,11 @@ def _key() -> str:
     return digest.hexdigest()[:24]
 
 
-def _ensure() -> Path | None:
+def _ensure(launch: bool = True) -> Path | None:
     """The socket of this pipeline's server kept warm: started now if none runs.
 
     None if it cannot be (no private folder, no socket): the command then
-    starts a server of its own, as Python does.
+    starts a server of its own, as Python does; or if none runs and not `launch`.
     """
     try:
         base = folder()
@@ -171,6 +179,8 @@ def _ensure() -> Path | None:
             if _serving(address, record):
                 os.utime(address)  # asked for now: not idle
                 return address
+            if not launch:
+                return None
             _launch(address, record, base / f"{key}.log")
             return address
     except OSError:
@@ -250,13 +260,160 @@ def _idle_seconds() -> float:
 
 
 def serve(listener: int, alive_r: int, ready_w: int) -> None:
-    """The server's process: load what workers need, say so, then fork them on request."""
+    """The server's process: load what workers need, say so, then fork them on request.
+
+    Once nothing of it runs, it loads the rest of the pipeline (LATER), a
+    module at a time between requests: a command forwarded to it (`forward`)
+    then starts with everything loaded, and so does a worker's preflight job.
+    """
     for module in PRELOAD:
         with contextlib.suppress(ImportError):  # a worker will say what is wrong
             __import__(module)
     os.write(ready_w, b"!")
     os.close(ready_w)
-    forkserver.main(listener, alive_r, [])
+    _serve_forever(listener, alive_r, list(LATER))
+
+
+def _serve_forever(listener_fd: int, alive_r: int, later: list[str]) -> None:
+    """multiprocessing.forkserver.main's loop (Python 3.11), which loads `later` when idle."""
+    sig_r, sig_w = os.pipe()
+    os.set_blocking(sig_r, False)
+    os.set_blocking(sig_w, False)
+    handlers = {signal.SIGCHLD: lambda *_: None, signal.SIGINT: signal.SIG_IGN}
+    old_handlers = {sig: signal.signal(sig, value) for sig, value in handlers.items()}
+    signal.set_wakeup_fd(sig_w)
+    pid_to_fd: dict[int, int] = {}  # each child's status pipe to its client
+    with socket.socket(socket.AF_UNIX, fileno=listener_fd) as listener, \
+            selectors.DefaultSelector() as selector:
+        forkserver._forkserver._forkserver_address = listener.getsockname()
+        for readable in (listener, alive_r, sig_r):
+            selector.register(readable, selectors.EVENT_READ)
+        while True:
+            idle = 0.05 if later and not pid_to_fd else None
+            ready = [key.fileobj for key, _ in selector.select(idle)]
+            if not ready:
+                if later:
+                    with contextlib.suppress(Exception):
+                        importlib.import_module(later.pop(0))
+                continue
+            if alive_r in ready:
+                return  # the keeper is gone
+            if sig_r in ready:
+                os.read(sig_r, 65536)
+                _report_exits(pid_to_fd)
+            if listener in ready:
+                with listener.accept()[0] as connection:
+                    fds = reduction.recvfds(connection, forkserver.MAXFDS_TO_SEND + 1)
+                child_r, child_w, *fds = fds
+                pid = os.fork()
+                if pid == 0:
+                    code = 1
+                    try:
+                        listener.close()
+                        selector.close()
+                        unused = [alive_r, child_w, sig_r, sig_w, *pid_to_fd.values()]
+                        code = forkserver._serve_one(child_r, fds, unused, old_handlers)
+                    except Exception:
+                        sys.excepthook(*sys.exc_info())
+                        sys.stderr.flush()
+                    finally:
+                        os._exit(code)
+                with contextlib.suppress(BrokenPipeError):  # the client is gone
+                    forkserver.write_signed(child_w, pid)
+                pid_to_fd[pid] = child_w
+                os.close(child_r)
+                for fd in fds:
+                    os.close(fd)
+
+
+def _report_exits(pid_to_fd: dict[int, int]) -> None:
+    """Each child that exited: its exit code, to its client."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        child_w = pid_to_fd.pop(pid, None)
+        if child_w is not None:
+            with contextlib.suppress(BrokenPipeError):
+                forkserver.write_signed(child_w, os.waitstatus_to_exitcode(status))
+            os.close(child_w)
+
+
+def forward(argv: list[str], jobs: int | None) -> int | None:
+    """Run the command `argv` in a process forked by the server kept warm; its exit status.
+
+    None (run it here) when there is no such server running already, or the
+    command is to run in one process, or it was forwarded already. The
+    forwarded command has this one's standard streams, folder and environment;
+    Ctrl-C here is passed on to it.
+    """
+    if (not _kept_warm() or os.environ.get(_FORWARDED) or (jobs or default_jobs()) <= 1):
+        return None
+    address = _ensure(launch=False)
+    if address is None:
+        return None
+    command = _KeptContext(address).Process(
+        target=_run_forwarded, name="booklet",
+        args=(argv, os.getcwd(), dict(os.environ), _Fd(0), _Fd(1), _Fd(2)))
+    command.start()
+    while True:
+        try:
+            command.join()
+            break
+        except KeyboardInterrupt:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(command.pid, signal.SIGINT)  # type: ignore[arg-type]
+    code = command.exitcode or 0
+    return code if code >= 0 else 128 - code  # killed by a signal: as a shell says it
+
+
+_FORWARDED = "BOOKLET_FORWARDED"
+
+
+class _Fd:
+    """A file descriptor of this process, handed to the forwarded command (see forward)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[object, tuple[object]]:
+        return _detached, (reduction.DupFd(self.fd),)
+
+
+def _detached(duplicate: popen_forkserver._DupFd) -> int:
+    return duplicate.detach()
+
+
+def _run_forwarded(argv: list[str], folder: str, environment: dict[str, str],
+                   *streams: int) -> None:
+    """In a process forked by the server: the command, as if run where it was typed."""
+    for number, fd in enumerate(streams):
+        os.dup2(fd, number)
+        os.close(fd)
+    os.chdir(folder)
+    os.environ.clear()
+    os.environ.update(environment)
+    os.environ[_FORWARDED] = "1"
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 (the process's own, for its life)
+    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1,  # noqa: SIM115
+                      encoding=sys.stdout.encoding, errors=sys.stdout.errors, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding=sys.stderr.encoding,  # noqa: SIM115
+                      errors="backslashreplace", closefd=False)
+    from pipeline.cli import entry
+
+    try:
+        status = entry(argv)
+    finally:
+        # As Python's own way out would, before multiprocessing's (which waits
+        # for this process's children first): a pool of workers shutting down
+        # (after an error, without waiting) finishes, and its workers exit.
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
+    sys.exit(status)
 
 
 def keep(alive_w: int, ready_r: int, server: int, address: str, idle: float) -> None:

@@ -132,3 +132,39 @@ def test_a_folder_others_can_enter_is_not_used(kept_warm: Path) -> None:
         assert workers.submit(os.getpid).result()
     assert server.running() == [] and _servers(kept_warm) == []
     kept_warm.chmod(0o700)
+
+
+def test_a_command_runs_in_a_process_of_the_server_once_one_is_warm(
+        kept_warm: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root = copy_project(tmp_path / "book")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    command = ["-C", str(root), "build"]
+    # None: run it here. No server runs yet (none is started for this), or one
+    # job only, or the command was forwarded already.
+    assert server.forward(command, None) is None and server.running() == []
+    with Workers(2) as workers:  # the first command starts the server
+        workers.submit(os.getpid).result()
+    assert server.forward(command, 1) is None
+    monkeypatch.setenv("BOOKLET_FORWARDED", "1")
+    assert server.forward(command, None) is None
+    monkeypatch.delenv("BOOKLET_FORWARDED")
+    capfd.readouterr()
+    # Forwarded: it prints here (on this process's own stderr) and says how it went.
+    assert server.forward(command, None) == 0
+    said = capfd.readouterr().err
+    assert "booklet: 0 errors" in said and "output/guide.pdf" in said
+    assert (root / "output" / "guide.pdf").is_file()
+    chapter = root / "chapters" / "02-beta.md"
+    chapter.write_text(chapter.read_text().replace("title: Beta chapter", "title: [Beta"))
+    assert server.forward(command, None) == 1
+    assert "chapters/02-beta.md:" in capfd.readouterr().err
+
+
+def test_every_module_the_server_loads_when_idle_is_there() -> None:
+    # The server passes over a module that fails to load (a command loads it
+    # then, itself): a misspelt name would cost every command silently.
+    from test_startup import loaded_after
+
+    loaded = loaded_after("import " + ", ".join(server.PRELOAD + server.LATER))
+    assert set(server.PRELOAD + server.LATER) <= loaded

@@ -73,9 +73,20 @@ def family():
         grew = bool(below)
     return mine - {{os.getpid()}}
 
+pss = [0]  # the largest sum, at one sampling, of every process's proportional set size
+
 def watch():
     while True:
-        for pid in family():
+        total = 0
+        for pid in family() | {{os.getpid()}}:
+            try:
+                with open(f"/proc/{{pid}}/smaps_rollup") as rollup:
+                    total += next(int(line.split()[1]) for line in rollup
+                                  if line.startswith("Pss:"))
+            except (OSError, StopIteration, IndexError, ValueError):
+                pass
+            if pid == os.getpid():
+                continue
             try:
                 with open(f"/proc/{{pid}}/status") as status:
                     hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
@@ -85,6 +96,7 @@ def watch():
                 peaks[pid] = (max(hwm, peaks.get(pid, (0, 0))[0]), cpu)
             except (OSError, StopIteration, IndexError, ValueError):
                 pass
+        pss[0] = max(pss[0], total)
         if stop.wait(0.1):
             return
 
@@ -100,6 +112,10 @@ print(json.dumps({{"seconds": seconds,
     # peaks, sampled every 0.1 s (a peak is the kernel's, whenever it was);
     # their CPU time as last sampled, so a little under the truth.
     "children_rss_kb": sum(peak for peak, _ in peaks.values()),
+    # The same processes' memory with what they share (a forked worker shares
+    # its server's pages) counted once, as the sum of their proportional set
+    # sizes, at its largest over the samples.
+    "pss_kb": pss[0],
     "processes": len(peaks),
     "cpu_seconds": me.ru_utime + me.ru_stime + sum(cpu for _, cpu in peaks.values()),
     "extra": extra}}))
@@ -216,8 +232,12 @@ def measure(root: Path, runs: int, copies: bool) -> dict[str, dict[str, object]]
 
     # In rounds: the peer and each of ours once a round (each ratio compares
     # figures taken over the same minutes).
+    def peer_alone() -> None:  # no workers' server of ours loading anything meanwhile
+        as_it_was()
+        server.stop(wait=10)
+
     steps: dict[str, tuple[str, object]] = {
-        "a": (CODE["a"], as_it_was),
+        "a": (CODE["a"], peer_alone),
         "c": (CODE["build"], empty_cache),
         "d": (CODE["build"], unchanged),
         "e": (CODE["build"], paragraph_edit),
@@ -280,7 +300,8 @@ def _requests(root: Path) -> None:
 
 def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
     base = float(results["a"]["seconds"])  # type: ignore[arg-type]
-    lines = [title, f"{'step':<34}{'seconds':>9}{'x (a)':>8}{'target':>8}{'RSS MB':>9}"]
+    lines = [title, f"{'step':<34}{'seconds':>9}{'x (a)':>8}{'target':>8}{'RSS MB':>9}"
+                    f"{'PSS MB':>9}"]
     labels = {
         "a": "a one WeasyPrint pass (peer)", "b": "b pandoc + WeasyPrint",
         "c": "c full build, empty cache", "d": "d rebuild, nothing changed",
@@ -299,7 +320,9 @@ def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
         seconds = float(r["seconds"])  # type: ignore[arg-type]
         rss = (int(r["rss_kb"]) + int(r["children_rss_kb"])) / 1024  # type: ignore[call-overload]
         target = f"<={TARGETS[key]:.2f}" if key in TARGETS else ""
-        lines.append(f"{label:<34}{seconds:>9.2f}{seconds / base:>8.2f}{target:>8}{rss:>9.0f}")
+        pss = int(r.get("pss_kb", 0)) / 1024  # type: ignore[call-overload]
+        lines.append(f"{label:<34}{seconds:>9.2f}{seconds / base:>8.2f}{target:>8}{rss:>9.0f}"
+                     f"{pss:>9.0f}")
     build = float(results["c"]["seconds"])  # type: ignore[arg-type]
     copies = [f"{label} {float(results[key]['seconds']) / build:.2f}x"  # type: ignore[arg-type]
               for key, label in (("g_copies", "edition built"),

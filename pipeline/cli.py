@@ -50,7 +50,11 @@ def entry(argv: list[str] | None = None) -> int:
     done has none worth collecting, so they are frozen out of it first. (Not
     for `main` called by a program that goes on: a test, the preview.)
     """
-    status = main(argv)
+    try:
+        status = main(argv)
+    except KeyboardInterrupt:  # Ctrl-C: what was written is whole (files.py); no traceback
+        print("\nbooklet: stopped (Ctrl-C)", file=sys.stderr)
+        status = 130
     gc.freeze()
     return status
 

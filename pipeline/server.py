@@ -33,7 +33,6 @@ import selectors
 import signal
 import socket
 import sys
-import threading
 import time
 from multiprocessing import (
     forkserver,
@@ -404,16 +403,9 @@ def _run_forwarded(argv: list[str], folder: str, environment: dict[str, str],
                       errors="backslashreplace", closefd=False)
     from pipeline.cli import entry
 
-    try:
-        status = entry(argv)
-    finally:
-        # As Python's own way out would, before multiprocessing's (which waits
-        # for this process's children first): a pool of workers shutting down
-        # (after an error, without waiting) finishes, and its workers exit.
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join()
-    sys.exit(status)
+    # (Every pool of workers it started is shut down by now, its workers gone:
+    # multiprocessing's way out waits for this process's children first.)
+    sys.exit(entry(argv))
 
 
 def keep(alive_w: int, ready_r: int, server: int, address: str, idle: float) -> None:

@@ -106,8 +106,12 @@ class Workers:
             self._feeder.join()
             self._feeder = None
         if self._pool is not None:
-            # After Ctrl-C or an error, the jobs not yet started are not wanted.
-            self._pool.shutdown(wait=error is None, cancel_futures=True)
+            # After Ctrl-C or an error, the jobs not yet started are not wanted;
+            # those running are waited for (as Python's way out would anyway),
+            # so that no worker outlives its command (in a command forwarded to
+            # the server kept warm, multiprocessing's way out would otherwise
+            # wait for them while they wait for work).
+            self._pool.shutdown(wait=True, cancel_futures=error is not None)
             self._pool = None
 
     @property

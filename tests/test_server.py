@@ -7,6 +7,7 @@ what it started.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -168,3 +169,35 @@ def test_every_module_the_server_loads_when_idle_is_there() -> None:
 
     loaded = loaded_after("import " + ", ".join(server.PRELOAD + server.LATER))
     assert set(server.PRELOAD + server.LATER) <= loaded
+
+
+def test_ctrl_c_stops_a_forwarded_build_and_leaves_the_last_good_pdf(
+        kept_warm: Path, tmp_path: Path) -> None:
+    from bench.synthetic import write_book
+
+    root = write_book(tmp_path / "book", chapters=6, paragraphs=8)
+    environment = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH), "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "pipeline", "-C", str(root), "build"]
+    subprocess.run(command, capture_output=True, env=environment, timeout=180, check=True)
+    guide = (root / "output" / "guide.pdf").read_bytes()
+    for chapter in (root / "chapters").glob("*.md"):  # every chapter to typeset again
+        chapter.write_text(chapter.read_text() + "\nOne more line.\n")
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                          env=environment) as running:
+        assert running.stderr is not None
+        said = []
+        for line in running.stderr:  # progress, as plain lines (not a terminal)
+            said.append(line)
+            if line.startswith("typeset"):
+                break
+        running.send_signal(signal.SIGINT)  # Ctrl-C, to the command typed
+        said += running.stderr.readlines()
+        assert running.wait(timeout=60) == 130, said
+    assert not any("Traceback" in line for line in said), said
+    assert "booklet: stopped (Ctrl-C)\n" in said
+    assert (root / "output" / "guide.pdf").read_bytes() == guide
+    server_pid = server.running()[0]
+    deadline = time.monotonic() + 20  # its workers, and the command's process, are gone
+    while server._children(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not server._children(server_pid)

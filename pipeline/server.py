@@ -2,21 +2,25 @@
 
 Started as early as a command knows it will typeset (`start`), before this
 process imports the rest of the pipeline, so that the two load side by side.
-Only the standard library here: importing this module costs nothing.
+Only the standard library here (its multiprocessing: a few hundredths of a
+second).
 
 The server is kept warm between commands (on Linux): the author rebuilds
 after every edit, and loading WeasyPrint took most of a second of each
-rebuild. It is Python's own fork server (multiprocessing.forkserver.main),
-started detached from the command, listening on a socket in a folder only
-this user can enter (`folder`). Beside it runs a keeper, which holds the
-server's "alive" pipe: when the keeper exits, the server does. The keeper
-exits once no command has asked for the server for IDLE_SECONDS and no
-worker of it is running; when its socket is removed (`booklet stop`,
-`booklet clean`); or when the server dies. A server is for one version of
-the pipeline, of Python and its packages, and of the environment variables
-the typesetter reads (`_key`): a change starts a new server, and the old one
-idles out. BOOKLET_SERVER=off (the tests' setting) starts a server for each
-command instead, which exits with it, as Python's forkserver does.
+rebuild. It runs the loop of Python's own fork server
+(multiprocessing.forkserver), started detached from the command, listening
+on a socket in a folder only this user can enter (`folder`); once idle, it
+also loads the rest of the pipeline (LATER). A build or a batch of copies
+then runs in a process it forks (`forward`), with everything loaded. Beside
+the server runs a keeper, which holds its "alive" pipe: when the keeper
+exits, the server does. The keeper exits once no command has asked for the
+server for IDLE_SECONDS and no process of it is running; once its socket is
+removed (`booklet stop`) and none is; or when the server dies. A server is
+for one version of the pipeline, of Python and its packages, and of the
+environment variables the typesetter reads as it loads (`_key`): a change
+starts a new server, and the old one idles out. BOOKLET_SERVER=off (the
+tests' setting) starts a server for each command instead, which exits with
+it, as Python's forkserver does.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ process imports the rest of the pipeline, so that the two load side by side.
 Only the standard library here (its multiprocessing: a few hundredths of a
 second).
 
-The server is kept warm between commands (on Linux): the author rebuilds
+The server is kept warm between commands (on Linux, with Python 3.11,
+whose fork server it follows: `_kept_warm`): the author rebuilds
 after every edit, and loading WeasyPrint took most of a second of each
 rebuild. It runs the loop of Python's own fork server
 (multiprocessing.forkserver), started detached from the command, listening
@@ -147,8 +148,12 @@ def stop(wait: float = 0.0) -> int:
 
 
 def _kept_warm() -> bool:
-    return (sys.platform == "linux" and os.environ.get("BOOKLET_SERVER", "").lower()
-            not in ("off", "0", "no", "false"))
+    # The server's loop and the way a command asks it for a process follow
+    # multiprocessing's fork server as Python 3.11 has it (its protocol is
+    # not public, and changes in later versions): elsewhere, a server for
+    # each command, as Python does.
+    return (sys.platform == "linux" and sys.version_info[:2] == (3, 11)
+            and os.environ.get("BOOKLET_SERVER", "").lower() not in ("off", "0", "no", "false"))
 
 
 def _key() -> str:

@@ -185,12 +185,9 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
         print("booklet: nothing changed since the last build; its output is as it was",
               file=sys.stderr)
         return 0
-    from pipeline import server
-
-    forwarded = server.forward(args.argv, args.jobs)  # to the server kept warm, if any
+    forwarded = _forwarded_or_started(args)
     if forwarded is not None:
         return forwarded
-    server.start(args.jobs)
     reports = _built(args, progress)
     status = max(_report(report, args.project) for report in reports)
     if status == 0:
@@ -204,6 +201,17 @@ def _build(args: argparse.Namespace, progress: Progress) -> int:
             lines.append(f"booklet: wrote output/chapters/{args.only}.pdf")
         fresh.remember(root, options, digest, [p for p in outputs if p.is_file()], lines)
     return status
+
+
+def _forwarded_or_started(args: argparse.Namespace) -> int | None:
+    """The command's exit status if the server kept warm ran it (server.forward);
+    else None, with the workers' server started, for this process's workers."""
+    from pipeline import server
+
+    forwarded = server.forward(args.argv, args.jobs)
+    if forwarded is None:
+        server.start(args.jobs)
+    return forwarded
 
 
 def _built(args: argparse.Namespace, progress: Progress) -> list[BuildReport]:
@@ -331,12 +339,9 @@ def _copies(args: argparse.Namespace, progress: Progress) -> int:
     if args.requests is None:
         raise BookletError.at("booklet copies", None, "name the requests CSV file",
                               "booklet copies requests.csv [--batch NAME]")
-    from pipeline import server
-
-    forwarded = server.forward(args.argv, args.jobs)  # to the server kept warm, if any
+    forwarded = _forwarded_or_started(args)
     if forwarded is not None:
         return forwarded
-    server.start(args.jobs)
     from pipeline.workers import Workers
 
     # The workers start first: each imports WeasyPrint while this process

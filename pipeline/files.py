@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.model import BookletError
+from pipeline.server import alive
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
@@ -109,19 +110,11 @@ def _remove_stale(path: Path) -> None:
     """Temporary files for `path` left by a process that no longer runs (killed mid-write)."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             with contextlib.suppress(OSError):
                 stale.unlink()
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def _cannot_write(path: Path, err: OSError) -> BookletError:

@@ -97,9 +97,14 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def worker_environment() -> dict[str, str]:
-    """What a worker's os.environ should be: this command's (not the server's)."""
-    return dict(os.environ)
+def take_environment(environment: dict[str, str]) -> None:
+    """In a process the server forked: the environment of the command it works for.
+
+    (Its os.environ is the server's, which another command may have started.)
+    """
+    if os.environ != environment:
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 # --- the server kept warm --------------------------------------------------------
@@ -121,7 +126,7 @@ def running() -> list[int]:
     pids: list[int] = []
     with contextlib.suppress(OSError):
         for record in sorted(folder().glob("*.pid")):
-            pids += [int(pid) for pid in record.read_text().split() if _alive(int(pid))]
+            pids += [int(pid) for pid in record.read_text().split() if alive(int(pid))]
     return pids
 
 
@@ -139,7 +144,7 @@ def stop(wait: float = 0.0) -> int:
                 stopped += [int(pid) for pid in record.read_text().split()]
             _tidy(record.with_suffix(".sock"), None)
     deadline = time.monotonic() + wait
-    while any(_alive(pid) for pid in stopped) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in stopped) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in stopped:  # started by this process: not left as a zombie
         with contextlib.suppress(ChildProcessError):
@@ -200,10 +205,11 @@ def _serving(address: Path, record: Path) -> bool:
         pids = [int(pid) for pid in record.read_text().split()]
     except (OSError, ValueError):
         return False
-    return address.exists() and len(pids) == 2 and all(_alive(pid) for pid in pids)
+    return address.exists() and len(pids) == 2 and all(alive(pid) for pid in pids)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (anyone's; a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -365,7 +371,7 @@ def forward(argv: list[str], jobs: int | None) -> int | None:
         return None
     command = _KeptContext(address).Process(
         target=_run_forwarded, name="booklet",
-        args=(argv, os.getcwd(), dict(os.environ), _Fd(0), _Fd(1), _Fd(2)))
+        args=(argv, dict(os.environ), _Fd(0), _Fd(1), _Fd(2)))
     command.start()
     while True:
         try:
@@ -395,16 +401,15 @@ def _detached(duplicate: popen_forkserver._DupFd) -> int:
     return duplicate.detach()
 
 
-def _run_forwarded(argv: list[str], folder: str, environment: dict[str, str],
-                   *streams: int) -> None:
-    """In a process forked by the server: the command, as if run where it was typed."""
+def _run_forwarded(argv: list[str], environment: dict[str, str], *streams: int) -> None:
+    """In a process forked by the server: the command, as if run where it was typed.
+
+    (multiprocessing has moved it to the command's folder already.)
+    """
     for number, fd in enumerate(streams):
         os.dup2(fd, number)
         os.close(fd)
-    os.chdir(folder)
-    os.environ.clear()
-    os.environ.update(environment)
-    os.environ[_FORWARDED] = "1"
+    take_environment({**environment, _FORWARDED: "1"})
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 (the process's own, for its life)
     sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1,  # noqa: SIM115
                       encoding=sys.stdout.encoding, errors=sys.stdout.errors, closefd=False)
@@ -430,7 +435,7 @@ def keep(alive_w: int, ready_r: int, server: int, address: str, idle: float) -> 
     try:
         os.read(ready_r, 1)  # (nothing read: the server died before it was ready)
         ready = time.time()
-        while _alive(server):
+        while alive(server):
             try:
                 found = os.stat(address)
                 # Another server took its place, or it was asked for: not idle.

@@ -66,7 +66,7 @@ class Workers:
         if self.jobs > 1:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs, mp_context=server.context(),
-                initializer=_start_worker, initargs=(server.worker_environment(),),
+                initializer=_start_worker, initargs=(dict(os.environ),),
             )
             self._starting = []
             self._starter = threading.Thread(target=self._start, args=(self._pool,),
@@ -199,9 +199,7 @@ def _pass_on(done: Future[T], future: Future[T]) -> None:
 def _start_worker(environment: dict[str, str]) -> None:
     """In a worker: the command's environment; Ctrl-C is for the command, which
     stops the workers itself."""
-    if os.environ != environment:  # forked by a server kept warm, started by another
-        os.environ.clear()
-        os.environ.update(environment)
+    server.take_environment(environment)  # (forked by a server another command started)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever the command made of it
     # WeasyPrint, before the first part comes (already there if the server loaded it).

@@ -66,7 +66,7 @@ def family():
                     parent_of[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 pass
-    # The workers' server kept warm (and its keeper) fork this build's workers.
+    # The workers' server kept warm forks this build's workers.
     from pipeline.server import running
     mine, grew = {{os.getpid(), *running()}}, True
     while grew:

@@ -208,6 +208,31 @@ def file_digest(path: Path | None) -> str | None:
         return None
 
 
+def hyphenation_patterns(language: str, root: Path) -> None:
+    """Pyphen's patterns for `language` (a name pyphen knows), read once per process.
+
+    Pyphen reads a language's patterns from their text: an eighth of a
+    second for English, most of what a worker's first part costs more than
+    the next. Unpickled, they take a hundredth. They are kept in
+    output/.cache/hyphenation/, by the file's bytes and pyphen's version, and
+    put where pyphen keeps the patterns it has read (`pyphen.hdcache`), where
+    WeasyPrint and lint's syllable count find them.
+    """
+    import pyphen
+
+    path = pyphen.LANGUAGES[language]
+    if path in pyphen.hdcache:
+        return
+    key = hashlib.sha256(
+        f"{pyphen.__version__}\0{path}\0{file_digest(path)}".encode()).hexdigest()
+    cache = BlobCache(root / "output" / ".cache" / "hyphenation")
+    patterns = cache.load(key)
+    if not isinstance(patterns, pyphen.HyphDict):
+        patterns = pyphen.HyphDict(path)
+        cache.keep(key, patterns)
+    pyphen.hdcache[path] = patterns
+
+
 def clean(root: Path) -> list[str]:
     """Empty the cache (typeset parts and trimmed fonts); say what was removed."""
     folder = root.resolve() / "output" / ".cache"

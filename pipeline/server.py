@@ -12,11 +12,10 @@ rebuild. It runs the loop of Python's own fork server
 (multiprocessing.forkserver), started detached from the command, listening
 on a socket in a folder only this user can enter (`folder`); once idle, it
 also loads the rest of the pipeline (LATER). A build or a batch of copies
-then runs in a process it forks (`forward`), with everything loaded. Beside
-the server runs a keeper, which holds its "alive" pipe: when the keeper
-exits, the server does. The keeper exits once no command has asked for the
-server for IDLE_SECONDS and no process of it is running; once its socket is
-removed (`booklet stop`) and none is; or when the server dies. A server is
+then runs in a process it forks (`forward`), with everything loaded. The
+server exits once no command has asked for it for IDLE_SECONDS and no
+process of it is running; or once its socket is removed (`booklet stop`) and
+none is. A server is
 for one version of the pipeline, of Python and its packages, and of the
 environment variables the typesetter reads as it loads (`_key`): a change
 starts a new server, and the old one idles out. BOOKLET_SERVER=off (the
@@ -52,10 +51,8 @@ from pathlib import Path
 
 PRELOAD = ["pipeline.libraries", "pipeline.typeset"]
 # The rest of what a command loads, loaded by the server once it is idle (`serve`).
-# (textstat, for lint, reads its hyphenation patterns as it loads: a fifth of a
-# second, which the typesetter's hyphenation then finds read.)
 LATER = ["pipeline.cli", "pipeline.build", "pipeline.assemble", "pipeline.check",
-         "pipeline.furniture", "pipeline.copies", "pipeline.handouts", "textstat"]
+         "pipeline.furniture", "pipeline.copies", "pipeline.handouts"]
 IDLE_SECONDS = 30 * 60  # an author's pause between two edits, and more
 # Environment variables read by the typesetter's C libraries when the server
 # loads them (fonts, text shaping, locale, time zone), or by Python itself.
@@ -122,7 +119,7 @@ def folder() -> Path:
 
 
 def running() -> list[int]:
-    """The process ids of every server kept warm (and its keeper) for this user."""
+    """The process ids of every server kept warm for this user."""
     pids: list[int] = []
     with contextlib.suppress(OSError):
         for record in sorted(folder().glob("*.pid")):
@@ -133,8 +130,8 @@ def running() -> list[int]:
 def stop(wait: float = 0.0) -> int:
     """Stop every server kept warm for this user; how many there were.
 
-    Its socket is removed at once (no new command reaches it); its keeper
-    then exits, and the server with it, once no worker of it is running.
+    Its socket is removed at once (no new command reaches it); the server
+    then exits once no process of it is running.
     With `wait`, wait up to that many seconds for them to be gone.
     """
     stopped: list[int] = []
@@ -149,7 +146,7 @@ def stop(wait: float = 0.0) -> int:
     for pid in stopped:  # started by this process: not left as a zombie
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-    return len(stopped) // 2
+    return len(stopped)
 
 
 def _kept_warm() -> bool:
@@ -205,7 +202,7 @@ def _serving(address: Path, record: Path) -> bool:
         pids = [int(pid) for pid in record.read_text().split()]
     except (OSError, ValueError):
         return False
-    return address.exists() and len(pids) == 2 and all(alive(pid) for pid in pids)
+    return address.exists() and len(pids) == 1 and alive(pids[0])
 
 
 def alive(pid: int) -> bool:
@@ -224,11 +221,9 @@ def alive(pid: int) -> bool:
 
 
 def _launch(address: Path, record: Path, log: Path) -> None:
-    """Start a server at `address` and its keeper, both detached from this command."""
+    """Start a server at `address`, detached from this command."""
     address.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX)
-    alive_r, alive_w = os.pipe()
-    ready_r, ready_w = os.pipe()
     try:
         listener.bind(str(address))
         os.chmod(address, 0o600)
@@ -236,17 +231,10 @@ def _launch(address: Path, record: Path, log: Path) -> None:
         paths = [entry for entry in sys.path if entry]
         serve = (f"import sys; sys.path[:0] = {paths!r}\n"
                  "from pipeline.server import serve\n"
-                 f"serve({listener.fileno()}, {alive_r}, {ready_w})")
-        server = _spawn([serve], [listener.fileno(), alive_r, ready_w], log)
-        keep = (f"import sys; sys.path[:0] = {paths!r}\n"
-                "from pipeline.server import keep\n"
-                f"keep({alive_w}, {ready_r}, {server}, {str(address)!r}, {_idle_seconds()})")
-        keeper = _spawn([keep], [alive_w, ready_r], log)
-        record.write_text(f"{server} {keeper}\n")
+                 f"serve({listener.fileno()}, {_idle_seconds()})")
+        record.write_text(f"{_spawn([serve], [listener.fileno()], log)}\n")
     finally:
         listener.close()
-        for fd in (alive_r, alive_w, ready_r, ready_w):
-            os.close(fd)
 
 
 def _spawn(code: list[str], fds: list[int], log: Path) -> int:
@@ -273,8 +261,8 @@ def _idle_seconds() -> float:
         return IDLE_SECONDS
 
 
-def serve(listener: int, alive_r: int, ready_w: int) -> None:
-    """The server's process: load what workers need, say so, then fork them on request.
+def serve(listener: int, idle: float) -> None:
+    """The server's process: load what workers need, then fork them on request.
 
     Once nothing of it runs, it loads the rest of the pipeline (LATER), a
     module at a time between requests: a command forwarded to it (`forward`)
@@ -283,61 +271,85 @@ def serve(listener: int, alive_r: int, ready_w: int) -> None:
     for module in PRELOAD:
         with contextlib.suppress(ImportError):  # a worker will say what is wrong
             __import__(module)
-    os.write(ready_w, b"!")
-    os.close(ready_w)
-    _serve_forever(listener, alive_r, list(LATER))
+    _serve_forever(listener, list(LATER), idle)
 
 
-def _serve_forever(listener_fd: int, alive_r: int, later: list[str]) -> None:
-    """multiprocessing.forkserver.main's loop (Python 3.11), which loads `later` when idle."""
+def _serve_forever(listener_fd: int, later: list[str], idle: float) -> None:
+    """multiprocessing.forkserver.main's loop (Python 3.11), which loads `later`
+    when idle, and returns once it is not wanted (`_wanted`) and none of its
+    processes runs: then or on SIGTERM, it removes its socket and records."""
     sig_r, sig_w = os.pipe()
     os.set_blocking(sig_r, False)
     os.set_blocking(sig_w, False)
-    handlers = {signal.SIGCHLD: lambda *_: None, signal.SIGINT: signal.SIG_IGN}
+    handlers = {signal.SIGCHLD: lambda *_: None, signal.SIGINT: signal.SIG_IGN,
+                signal.SIGTERM: lambda *_: sys.exit(0)}
     old_handlers = {sig: signal.signal(sig, value) for sig, value in handlers.items()}
     signal.set_wakeup_fd(sig_w)
     pid_to_fd: dict[int, int] = {}  # each child's status pipe to its client
     with socket.socket(socket.AF_UNIX, fileno=listener_fd) as listener, \
             selectors.DefaultSelector() as selector:
-        forkserver._forkserver._forkserver_address = listener.getsockname()
-        for readable in (listener, alive_r, sig_r):
+        address = Path(listener.getsockname())
+        ours, ready = os.stat(address).st_ino, time.time()
+        forkserver._forkserver._forkserver_address = str(address)
+        for readable in (listener, sig_r):
             selector.register(readable, selectors.EVENT_READ)
-        while True:
-            idle = 0.05 if later and not pid_to_fd else None
-            ready = [key.fileobj for key, _ in selector.select(idle)]
-            if not ready:
-                if later:
+        try:
+            while pid_to_fd or _wanted(address, ours, ready, idle):
+                loading = bool(later) and not pid_to_fd
+                ready_now = [key.fileobj for key, _ in
+                             selector.select(0.05 if loading else min(1.0, idle / 4))]
+                if not ready_now and loading:
                     with contextlib.suppress(Exception):
                         importlib.import_module(later.pop(0))
-                continue
-            if alive_r in ready:
-                return  # the keeper is gone
-            if sig_r in ready:
-                os.read(sig_r, 65536)
-                _report_exits(pid_to_fd)
-            if listener in ready:
-                with listener.accept()[0] as connection:
-                    fds = reduction.recvfds(connection, forkserver.MAXFDS_TO_SEND + 1)
-                child_r, child_w, *fds = fds
-                pid = os.fork()
-                if pid == 0:
-                    code = 1
-                    try:
-                        listener.close()
-                        selector.close()
-                        unused = [alive_r, child_w, sig_r, sig_w, *pid_to_fd.values()]
-                        code = forkserver._serve_one(child_r, fds, unused, old_handlers)
-                    except Exception:
-                        sys.excepthook(*sys.exc_info())
-                        sys.stderr.flush()
-                    finally:
-                        os._exit(code)
-                with contextlib.suppress(BrokenPipeError):  # the client is gone
-                    forkserver.write_signed(child_w, pid)
-                pid_to_fd[pid] = child_w
-                os.close(child_r)
-                for fd in fds:
-                    os.close(fd)
+                if sig_r in ready_now:
+                    os.read(sig_r, 65536)
+                    _report_exits(pid_to_fd)
+                if listener in ready_now:
+                    _fork_one(listener, selector, pid_to_fd, (sig_r, sig_w), old_handlers)
+        finally:
+            _tidy(address, ours)
+
+
+def _wanted(address: Path, ours: int, ready: float, idle: float) -> bool:
+    """Whether the server at `address` (its socket's inode: `ours`) is still wanted.
+
+    Not once its socket is removed (stopped) or another server's has taken
+    its place; nor once no command has asked for it (the socket's time) for
+    `idle` seconds since it was `ready`.
+    """
+    try:
+        found = os.stat(address)
+    except FileNotFoundError:
+        return False
+    return found.st_ino == ours and time.time() - max(found.st_mtime, ready) < idle
+
+
+def _fork_one(listener: socket.socket, selector: selectors.BaseSelector,
+              pid_to_fd: dict[int, int], signal_pipe: tuple[int, int],
+              old_handlers: dict[signal.Signals, object]) -> None:
+    """Fork the process a client asks for (as multiprocessing.forkserver.main does)."""
+    with listener.accept()[0] as connection:
+        fds = reduction.recvfds(connection, forkserver.MAXFDS_TO_SEND + 1)
+    child_r, child_w, *fds = fds
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            listener.close()
+            selector.close()
+            unused = [child_w, *signal_pipe, *pid_to_fd.values()]
+            code = forkserver._serve_one(child_r, fds, unused, old_handlers)
+        except Exception:
+            sys.excepthook(*sys.exc_info())
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    with contextlib.suppress(BrokenPipeError):  # the client is gone
+        forkserver.write_signed(child_w, pid)
+    pid_to_fd[pid] = child_w
+    os.close(child_r)
+    for fd in fds:
+        os.close(fd)
 
 
 def _report_exits(pid_to_fd: dict[int, int]) -> None:
@@ -422,36 +434,6 @@ def _run_forwarded(argv: list[str], environment: dict[str, str], *streams: int) 
     sys.exit(entry(argv))
 
 
-def keep(alive_w: int, ready_r: int, server: int, address: str, idle: float) -> None:
-    """The keeper's loop (its own process): hold the server's alive pipe while it is wanted.
-
-    Idle time counts from the last command's asking (the socket's time), or
-    from the server's being ready, whichever is later.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    ours = os.stat(address).st_ino
-    try:
-        os.read(ready_r, 1)  # (nothing read: the server died before it was ready)
-        ready = time.time()
-        while alive(server):
-            try:
-                found = os.stat(address)
-                # Another server took its place, or it was asked for: not idle.
-                wanted = (found.st_ino == ours
-                          and time.time() - max(found.st_mtime, ready) < idle)
-            except FileNotFoundError:  # stopped
-                wanted = False
-            # A command's workers are its children: they need it to the end.
-            if not wanted and not _children(server):
-                break
-            time.sleep(min(1.0, idle / 4))
-    finally:
-        os.close(alive_w)  # the server reads the end of the pipe, and exits
-        _tidy(Path(address), ours)
-
-
 def _tidy(address: Path, ours: int | None) -> None:
     """Remove a server's files, unless another server has taken its place (`ours`:
     the inode of its socket; None: whichever server it is)."""
@@ -468,18 +450,6 @@ def _tidy(address: Path, ours: int | None) -> None:
     with contextlib.suppress(FileNotFoundError):
         if log.stat().st_size == 0:  # kept if the server said something (it failed)
             log.unlink()
-
-
-def _children(pid: int) -> bool:
-    """Whether `pid` has a process of its own running (a worker of a command)."""
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError, IndexError), \
-                        open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        return True
-    return False
 
 
 class _KeptPopen(popen_forkserver.Popen):

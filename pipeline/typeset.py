@@ -33,7 +33,7 @@ from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
-from pipeline.cache import BlobCache, file_digest
+from pipeline.cache import file_digest, hyphenation_patterns
 from pipeline.fonts import FALLBACK_FAMILIES, FAMILY
 from pipeline.images import image_problem
 from pipeline.model import (
@@ -317,28 +317,11 @@ HTML_LANGUAGE = re.compile(r"""<html\b[^>]*\blang=["']([^"']+)["']""", re.IGNORE
 
 
 def _hyphenation_patterns(html: str, root: Path) -> None:
-    """Pyphen's patterns for the document's language, read from the cache if they are there.
-
-    Pyphen reads a language's patterns from their text once per process: an
-    eighth of a second for English, most of what a worker's first part costs
-    more than the next. Unpickled, they take a hundredth. They are kept in
-    output/.cache/hyphenation/, by the file's bytes and pyphen's version, and
-    put where pyphen keeps the patterns it has read (`pyphen.hdcache`), so
-    that WeasyPrint finds them there.
-    """
+    """Pyphen's patterns for the document's language, read through the cache."""
     found = HTML_LANGUAGE.search(html, 0, 4096)
     language = pyphen.language_fallback(found.group(1)) if found else None
-    if language is None or pyphen.LANGUAGES[language] in pyphen.hdcache:
-        return
-    path = pyphen.LANGUAGES[language]
-    key = hashlib.sha256(
-        f"{pyphen.__version__}\0{path}\0{file_digest(path)}".encode()).hexdigest()
-    cache = BlobCache(root / "output" / ".cache" / "hyphenation")
-    patterns = cache.load(key)
-    if not isinstance(patterns, pyphen.HyphDict):
-        patterns = pyphen.HyphDict(path)
-        cache.keep(key, patterns)
-    pyphen.hdcache[path] = patterns
+    if language is not None:
+        hyphenation_patterns(language, root)
 
 
 def _stylesheets(part: Part, root: Path, kept: _Kept, fetcher: ProjectFetcher,

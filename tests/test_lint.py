@@ -12,7 +12,7 @@ from test_mojibake import garble
 
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.lint import lint
+from pipeline.lint import lint, reading_grade
 
 Project = Callable[[str | None], Path]
 FINDING = re.compile(r"^[^:]+(:\d+(:\d+)?)?: (error|warning): .+ \[[a-z-]+\]$")
@@ -181,3 +181,18 @@ def test_check_reports_the_longest_sentences(project: Project) -> None:
     assert report.longest["chapters/04-delta.md"][0] == (line, 41)
     data = json.loads((root / "output" / "check.json").read_text(encoding="utf-8"))
     assert data["longest_sentences"]["chapters/04-delta.md"][0] == [line, 41]
+
+
+def test_reading_grade_counts_words_sentences_and_syllables(tmp_path: Path) -> None:
+    plain = "The cat sat on the mat. The dog ran to the big red barn."
+    # 14 words in 2 sentences, one syllable each: 0.39 x 7 + 11.8 x 1 - 15.59 = -1.06
+    assert reading_grade(plain, tmp_path) == -1.1
+    # A sentence of two words or fewer is not counted as one; its words are.
+    assert reading_grade(plain + " Yes, yes.", tmp_path) == round(
+        0.39 * 8 + 11.8 - 15.59, 1)
+    assert reading_grade(plain + " Yes, it did.", tmp_path) == round(
+        0.39 * 5.7 + 11.8 - 15.59, 1)
+    # Longer words (pyphen's hyphenation points, plus one) raise the grade.
+    longer = plain.replace("cat", "caterpillar").replace("dog", "hippopotamus")
+    assert reading_grade(longer, tmp_path) > reading_grade(plain, tmp_path) + 1
+    assert reading_grade("Ça va. ...", tmp_path) == round(0.39 * 2 + 11.8 - 15.59, 1)

@@ -6,6 +6,7 @@ what it started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,6 +36,18 @@ def kept_warm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     assert server.running() == []
 
 
+def _children(pid: int) -> bool:
+    """Whether `pid` has a process of its own running (a worker of a command)."""
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError), \
+                        open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        return True
+    return False
+
+
 def _servers(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.sock"))
 
@@ -43,7 +56,7 @@ def test_a_second_command_forks_its_workers_from_the_first_ones_server(kept_warm
     with Workers(2) as workers:
         first = {workers.submit(os.getppid).result() for _ in range(4)}
     started = server.running()
-    assert len(started) == 2  # the server and its keeper
+    assert len(started) == 1
     with Workers(2) as workers:
         second = {workers.submit(os.getppid).result() for _ in range(4)}
     assert first == second and first <= set(started)  # the same server forked them all
@@ -89,7 +102,7 @@ def test_the_command_returns_while_its_server_stays_and_the_output_is_the_same(
         assert result.returncode == 0, result.stderr
         assert time.monotonic() - started < 60
         built.append((root / "output" / "guide.pdf").read_bytes())
-    assert len(server.running()) == 2  # still there for the next command
+    assert len(server.running()) == 1  # still there for the next command
     assert built[0] == built[1] == built[2]
 
 
@@ -109,12 +122,24 @@ def test_an_idle_server_exits_by_itself(kept_warm: Path,
     with Workers(2) as workers:
         workers.submit(os.getpid).result()
     pids = server.running()
-    assert len(pids) == 2
+    assert len(pids) == 1
     deadline = time.monotonic() + 15
     while server.running() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server.running() == []
     assert list(kept_warm.iterdir()) == []  # it tidied up after itself
+
+
+def test_a_server_sent_sigterm_exits_and_tidies_its_folder(kept_warm: Path) -> None:
+    with Workers(2) as workers:
+        workers.submit(os.getpid).result()
+    [pid] = server.running()
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while server.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not server.alive(pid)
+    assert list(kept_warm.iterdir()) == []
 
 
 def test_a_server_is_not_idle_while_a_commands_workers_run(
@@ -199,6 +224,6 @@ def test_ctrl_c_stops_a_forwarded_build_and_leaves_the_last_good_pdf(
     assert (root / "output" / "guide.pdf").read_bytes() == guide
     server_pid = server.running()[0]
     deadline = time.monotonic() + 20  # its workers, and the command's process, are gone
-    while server._children(server_pid) and time.monotonic() < deadline:
+    while _children(server_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not server._children(server_pid)
+    assert not _children(server_pid)

@@ -30,6 +30,7 @@ import html
 import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -336,8 +337,8 @@ def reading_grade(text: str, root: Path) -> float:
                  if len(_PUNCTUATION.sub("", found).split()) > 2]
     hyphenation_patterns("en_US", root)
     syllables = pyphen.Pyphen(lang="en_US")
-    count = sum(len(syllables.positions(word)) + 1
-                for word in _PUNCTUATION.sub("", text.lower()).split())
+    each = Counter(_PUNCTUATION.sub("", text.lower()).split())  # (a word once)
+    count = sum((len(syllables.positions(word)) + 1) * times for word, times in each.items())
     per_sentence = _tenths(len(words) / max(1, len(sentences)))
     per_word = _tenths(count / len(words)) if words else 0.0
     return _tenths(0.39 * per_sentence + 11.8 * per_word - 15.59)

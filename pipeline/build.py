@@ -130,7 +130,8 @@ def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> B
 
     The fonts are cut to the characters of the sources, which hold the book's
     but for what the conversion adds (fonts.ALWAYS covers that): so `workers`
-    can cut them while this process converts. Should the book still need
+    can cut them while this process converts (and this process cuts those
+    they have not come to by then). Should the book still need
     another character, the fonts are cut again, to exactly the book's.
     """
     with watch.stage("read"):
@@ -140,13 +141,19 @@ def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> B
     faces = shipped_faces(fonts_dir)
     likely, folder = trimmed_folder(fonts_dir, source_text(config, chapters), cache_dir(root))
     run = workers.submit if workers else Workers(1).submit  # (one job: here, at once)
-    cutting = [run(trim_face, face, likely, folder) for face in faces
+    cutting = [(face, run(trim_face, face, likely, folder)) for face in faces
                if not (folder / face.path.name).is_file()]
     with watch.stage("convert"):
         converted = convert_book(chapters, root)
     with watch.stage("fonts"):
-        for job in cutting:
-            job.result()
+        # A face no worker has taken yet (a server just started is still loading
+        # WeasyPrint) is cut here, from the last: the workers take the first.
+        for face, job in reversed(cutting):
+            if job.cancel():
+                trim_face(face, likely, folder)
+        for _, job in cutting:
+            if not job.cancelled():
+                job.result()
         needed = book_text(config, converted)
         if set(needed) <= set(likely):
             fonts = trim_faces(faces, likely, folder)  # cut already

@@ -229,6 +229,35 @@ def test_fonts_cut_from_the_sources_are_cut_again_if_the_book_needs_more(
     assert all(ord("Ω") in _cmap(face.path) for face in exact)
 
 
+def test_the_faces_no_worker_has_taken_yet_are_cut_by_the_command(project: Project) -> None:
+    # Workers still starting (a server just started loads WeasyPrint): the jobs
+    # handed over wait. The command, its conversion done, cuts those faces itself.
+    import threading
+    from concurrent.futures import Future
+
+    from pipeline.build import Stopwatch, read_book
+
+    class Starting:
+        parallel, jobs = True, 2
+
+        def __init__(self) -> None:
+            self.handed: list[Future[object]] = []
+
+        def submit(self, function: object, *args: object) -> Future[object]:
+            waiting: Future[object] = Future()
+            self.handed.append(waiting)
+            never = threading.Timer(30, lambda: waiting.cancelled() or waiting.set_exception(
+                TimeoutError("no worker ever took this job")))
+            never.daemon = True
+            never.start()
+            return waiting
+
+    workers = Starting()
+    fonts = read_book(project("basic"), Stopwatch(), workers).fonts  # type: ignore[arg-type]
+    assert workers.handed and all(job.cancelled() for job in workers.handed)
+    assert all(face.path.is_file() for face in fonts)
+
+
 def test_an_edit_built_from_the_cache_is_the_same_bytes_as_a_fresh_build(
     project: Project,
 ) -> None:

@@ -95,6 +95,8 @@ def watch():
                 with open(f"/proc/{{pid}}/stat") as stat:
                     fields = stat.read().rsplit(")", 1)[1].split()
                 cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                # (A server kept warm from an earlier step: only this step's CPU.)
+                cpu -= before.setdefault(pid, cpu) if pid in warm else 0
                 peaks[pid] = (max(hwm, peaks.get(pid, (0, 0))[0]), cpu)
             except (OSError, StopIteration, IndexError, ValueError):
                 pass
@@ -102,6 +104,9 @@ def watch():
         if stop.wait(0.1):
             return
 
+from pipeline.server import running
+warm = set(running())  # processes there before this step: the server kept warm
+before = {{}}  # their CPU seconds when first sampled
 threading.Thread(target=watch, daemon=True).start()
 started = time.perf_counter()
 {code}
@@ -183,8 +188,10 @@ def in_rounds(root: Path, steps: dict[str, tuple[str, object]], runs: int
 
 def _median(results: list[dict[str, object]]) -> dict[str, object]:
     seconds = statistics.median(float(r["seconds"]) for r in results)  # type: ignore[arg-type]
+    cpu = statistics.median(float(r["cpu_seconds"]) for r in results)  # type: ignore[arg-type]
     worst = max(results, key=lambda r: int(r["rss_kb"]) + int(r["children_rss_kb"]))  # type: ignore[call-overload]
-    return {**worst, "seconds": seconds, "runs": [r["seconds"] for r in results]}
+    return {**worst, "seconds": seconds, "cpu_seconds": cpu,
+            "runs": [r["seconds"] for r in results]}
 
 
 def clean_cache(root: Path) -> None:
@@ -309,7 +316,7 @@ def _requests(root: Path) -> None:
 def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
     base = float(results["a"]["seconds"])  # type: ignore[arg-type]
     lines = [title, f"{'step':<34}{'seconds':>9}{'x (a)':>8}{'target':>8}{'RSS MB':>9}"
-                    f"{'PSS MB':>9}"]
+                    f"{'PSS MB':>9}{'CPU s':>8}"]
     labels = {
         "a": "a one WeasyPrint pass (peer)", "b": "b pandoc + WeasyPrint",
         "c": "c full build, empty cache", "c_warm": "c' the same, server warm",
@@ -331,8 +338,12 @@ def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
         target = f"<={TARGETS[key]:.2f}" if key in TARGETS else ""
         pss = int(r.get("pss_kb", 0)) / 1024  # type: ignore[call-overload]
         shown = f"{pss:>9.0f}" if pss else f"{'-':>9}"  # (over before a sample was taken)
+        cpu = float(r.get("cpu_seconds", 0.0))  # type: ignore[arg-type]
         lines.append(f"{label:<34}{seconds:>9.2f}{seconds / base:>8.2f}{target:>8}{rss:>9.0f}"
-                     f"{shown}")
+                     f"{shown}{cpu:>8.1f}")
+    spread = _per_round(results)
+    if spread:
+        lines.append("per round, x (a): " + spread)
     build = float(results["c"]["seconds"])  # type: ignore[arg-type]
     copies = [f"{label} {float(results[key]['seconds']) / build:.2f}x"  # type: ignore[arg-type]
               for key, label in (("g_copies", "edition built"),
@@ -344,6 +355,19 @@ def report(results: dict[str, dict[str, object]], title: str) -> list[str]:
                  f"{a['bytes']} B, ours {c['bytes']} B "  # type: ignore[index]
                  f"({int(c['bytes']) / int(a['bytes']):.2f}x, target <=1.15)")  # type: ignore[index,call-overload]
     return lines
+
+
+def _per_round(results: dict[str, dict[str, object]]) -> str:
+    """Each round's ratio of each step with a target to the same round's peer: the
+    spread that the medians hide ("" after one round)."""
+    peer = [float(x) for x in results["a"].get("runs", [])]  # type: ignore[attr-defined]
+    shown = []
+    for key, result in results.items():
+        runs = [float(x) for x in result.get("runs", [])]  # type: ignore[attr-defined]
+        if key in TARGETS and len(runs) == len(peer) > 1:
+            shown.append(f"{key} " + " ".join(f"{ours / theirs:.2f}"
+                                              for ours, theirs in zip(runs, peer, strict=True)))
+    return "; ".join(shown)
 
 
 @contextlib.contextmanager

@@ -323,12 +323,12 @@ def reading_grade(text: str, root: Path) -> float:
 
     0.39 × words per sentence + 11.8 × syllables per word − 15.59, each
     average rounded to a tenth, and the grade too (as textstat rounds a
-    positive number). A word is what is left
-    between spaces once punctuation is removed; a sentence runs to a full
-    stop, question or exclamation mark, and one of two words or fewer is not
-    counted; a word has one syllable more than the places pyphen would
-    hyphenate it (US English). (textstat loaded setuptools' pkg_resources,
-    a fifth of a second and 8 MB in every process that linted.)
+    positive number). A word is what is left between spaces once punctuation
+    is removed; a sentence runs to a full stop, question or exclamation mark,
+    and one of two words or fewer is not counted; a word has one syllable
+    more than the places pyphen would hyphenate it (US English). (textstat
+    loaded setuptools' pkg_resources: a fifth of a second and 8 MB in every
+    process that linted, and in the server that forks them.)
     """
     import pyphen
 

@@ -54,6 +54,7 @@ import json, os, resource, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 root = Path({root!r})
+from pipeline.server import running
 peaks = {{}}  # process id -> (peak RSS in kB, CPU seconds), of every process below this one
 stop = threading.Event()
 
@@ -67,7 +68,6 @@ def family():
             except (OSError, IndexError, ValueError):
                 pass
     # The workers' server kept warm forks this build's workers.
-    from pipeline.server import running
     mine, grew = {{os.getpid(), *running()}}, True
     while grew:
         below = {{pid for pid, parent in parent_of.items() if parent in mine}} - mine
@@ -104,7 +104,6 @@ def watch():
         if stop.wait(0.1):
             return
 
-from pipeline.server import running
 warm = set(running())  # processes there before this step: the server kept warm
 before = {{}}  # their CPU seconds when first sampled
 threading.Thread(target=watch, daemon=True).start()

@@ -115,8 +115,6 @@ def _remove_stale(path: Path) -> None:
                 stale.unlink()
 
 
-
-
 def _cannot_write(path: Path, err: OSError) -> BookletError:
     reason = err.strerror or str(err)
     hints = {

@@ -17,6 +17,7 @@ its arguments (a test's stand-in for a function here does not reach them).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -77,11 +78,11 @@ class Workers:
     def _start(self, pool: ProcessPoolExecutor) -> None:
         """Start every worker (a pool starts one per job handed over while none is idle),
         then hand on the jobs that came meanwhile, in order."""
-        try:
+        # A worker that cannot start (the pool shut down, or its server gone) leaves
+        # the pool broken: the jobs handed on below then fail, instead of waiting.
+        with contextlib.suppress(Exception):
             for _ in range(self.jobs):
                 pool.submit(time.sleep, 0.05)
-        except Exception:
-            pass
         with self._turn:  # (reentrant: submit takes it too) nothing overtakes them
             waiting, self._starting = self._starting or [], None
             for future, function, args in waiting:

@@ -89,7 +89,8 @@ class Book:
     The book is linted once whatever the number of editions: here, while
     the workers typeset the one chapter an edit changed (only the chapters
     changed are linted again: `lint_book`); or, when every worker has parts
-    to typeset, in a worker while this process assembles (`lint_in_a_worker`).
+    to typeset, in a worker, queued behind them (`lint_in_a_worker`): the
+    first worker left with no part lints while the others finish theirs.
     """
 
     config: Config
@@ -249,6 +250,8 @@ def build_edition(
         parts = [templates.chapter(c, converted) for c in converted] + [templates.back()]
 
         def meanwhile(handed: int) -> None:
+            if handed >= workers.jobs:  # queued behind the parts: the first worker with
+                book.lint_in_a_worker(workers)  # none left lints while the others finish
             _load_later_stages()
             if handed < workers.jobs:  # this process would only wait: it lints meanwhile
                 book.lint_here()

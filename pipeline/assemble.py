@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import fontTools
 import pikepdf
-from fontTools import subset
-from fontTools.ttLib import TTFont
 
 from pipeline.cache import BlobCache, Memo, code_fingerprint
+from pipeline.fonts import cut_font, cutter_version
 from pipeline.model import (
     PT_PER_MM,
     Anchor,
@@ -345,7 +343,7 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
     Every part embeds the same whole (book-trimmed) font file, so after
     deduplication each face is stored once; this then removes the glyphs no
     page uses, as a one-pass typesetter's subsetting would. Glyph ids are
-    kept (fontTools' retain_gids), so content streams stay valid as they are.
+    kept (fonts.cut_font's same_glyph_ids), so content streams stay valid as they are.
     """
     used: dict[tuple[int, int], set[int]] = {}
     files: dict[tuple[int, int], pikepdf.Stream] = {}
@@ -388,7 +386,7 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
         glyphs = sorted(used[key])
         digest = hashlib.sha256(original)
         digest.update(array("I", glyphs).tobytes())
-        digest.update(f"fonttools {fontTools.version}".encode())
+        digest.update(cutter_version().encode())
         name = digest.hexdigest()
         data = cache.get(name) if cache is not None else None
         if data is None:
@@ -400,21 +398,8 @@ def trim_embedded_fonts(pdf: pikepdf.Pdf, cache: BlobCache | None = None) -> Non
 
 
 def _subset(font_file: bytes, glyphs: list[int]) -> bytes:
-    font = TTFont(io.BytesIO(font_file), recalcTimestamp=False)
-    options = subset.Options()
-    options.retain_gids = True
-    options.ignore_missing_glyphs = True  # ids past the end stand for missing glyphs
-    options.hinting = False
-    options.notdef_outline = True
-    options.layout_features = []
-    options.drop_tables += ["GSUB", "GPOS", "GDEF", "DSIG", "FFTM"]
-    options.name_IDs = ["*"]
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(gids=glyphs)
-    subsetter.subset(font)
-    out = io.BytesIO()
-    font.save(out)
-    return out.getvalue()
+    # (An id past the end stands for a missing glyph, which the preflight reports.)
+    return cut_font(font_file, glyphs=glyphs, layout=False, same_glyph_ids=True)
 
 
 def _pdf_date(moment: datetime) -> str:

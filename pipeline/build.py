@@ -35,10 +35,7 @@ from pipeline.files import publish, write_atomically, write_temporary
 from pipeline.fonts import (
     FontFace,
     shipped_faces,
-    trim_face,
-    trim_faces,
     trimmed_faces,
-    trimmed_folder,
 )
 from pipeline.impose import impose, sheet_sides
 from pipeline.lint import as_errors, lint_chapter, longest_sentences, silenced
@@ -126,40 +123,19 @@ def lint_job(converted: list[ConvertedChapter], config: Config) -> Linted:
     return lint_book(converted, config, BlobCache(cache_dir(config.root) / "lint"))
 
 
-def read_book(root: Path, watch: Stopwatch, workers: Workers | None = None) -> Book:
-    """Read and convert the sources; trim the fonts to the book's characters.
+def read_book(root: Path, watch: Stopwatch) -> Book:
+    """Read and convert the sources; trim the fonts to the characters the book prints.
 
-    The fonts are cut to the characters of the sources, which hold the book's
-    but for what the conversion adds (fonts.ALWAYS covers that): so `workers`
-    can cut them while this process converts (and this process cuts those
-    they have not come to by then). Should the book still need
-    another character, the fonts are cut again, to exactly the book's.
+    (Cutting the four faces takes a few milliseconds: `fonts.cut_font`.)
     """
     with watch.stage("read"):
         config = load_config(root)
         chapters = load_chapters(config)
-    fonts_dir = config.styles_dir / "fonts"
-    faces = shipped_faces(fonts_dir)
-    likely, folder = trimmed_folder(fonts_dir, source_text(config, chapters), cache_dir(root))
-    run = workers.submit if workers else Workers(1).submit  # (one job: here, at once)
-    cutting = [(face, run(trim_face, face, likely, folder)) for face in faces
-               if not (folder / face.path.name).is_file()]
     with watch.stage("convert"):
         converted = convert_book(chapters, root)
     with watch.stage("fonts"):
-        # A face no worker has taken yet (a server just started is still loading
-        # WeasyPrint) is cut here, from the last: the workers take the first.
-        for face, job in reversed(cutting):
-            if job.cancel():
-                trim_face(face, likely, folder)
-        for _, job in cutting:
-            if not job.cancelled():
-                job.result()
-        needed = book_text(config, converted)
-        if set(needed) <= set(likely):
-            fonts = trim_faces(faces, likely, folder)  # cut already
-        else:
-            fonts = trimmed_faces(fonts_dir, needed, cache_dir(root))
+        fonts = trimmed_faces(config.styles_dir / "fonts", book_text(config, converted),
+                              cache_dir(root))
     return Book(config, converted, fonts)
 
 
@@ -187,7 +163,7 @@ def build(
     try:
         with nullcontext(workers) if workers else Workers(jobs) as running:
             # The workers start (importing WeasyPrint) while the sources are read.
-            book = read_book(root, watch, running)
+            book = read_book(root, watch)
             chosen = book.config.edition_named(edition)
             if output is None:
                 output = root / "output" / (
@@ -215,7 +191,7 @@ def build_all_editions(
     reports = []
     try:
         with nullcontext(workers) if workers else Workers(jobs) as running:
-            book = read_book(root, watch, running)
+            book = read_book(root, watch)
             for edition in book.config.editions:
                 output = root / "output" / "editions" / f"{edition.name}.pdf"
                 reports.append(build_edition(book, edition, output,
@@ -392,9 +368,8 @@ def build_edition(
 
 
 def _load_later_stages() -> None:
-    """Load the code that assembles and checks the PDF (pikepdf, pypdf, fontTools,
-    pdfium: 0.3 to 0.4 s, half of what this process loaded before reading the
-    sources) while the workers typeset: in an edit, the one chapter changed."""
+    """Load the code that assembles and checks the PDF (pikepdf and pdfium: about
+    0.1 s) while the workers typeset: in an edit, the one chapter changed."""
     importlib.import_module("pipeline.assemble")
     importlib.import_module("pipeline.check")
 
@@ -614,11 +589,6 @@ def contents(converted: list[ConvertedChapter], page_map: PageMap | None) -> lis
 def book_text(config: Config, converted: list[ConvertedChapter]) -> str:
     """Every character the book may print, for trimming the fonts."""
     return _characters(config, [(html.unescape(c.html), c.chapter) for c in converted])
-
-
-def source_text(config: Config, chapters: list[Chapter]) -> str:
-    """Every character of the sources the book is made of (before conversion)."""
-    return _characters(config, [(c.body + html.unescape(c.body), c) for c in chapters])
 
 
 def _characters(config: Config, bodies: list[tuple[str, Chapter]]) -> str:

@@ -213,49 +213,22 @@ def test_a_chapter_with_a_mistake_is_reported_every_time(
             convert_book(load_chapters(load_config(root)), root)
 
 
-def test_fonts_cut_from_the_sources_are_cut_again_if_the_book_needs_more(
+def test_fonts_are_cut_to_what_the_book_prints_after_conversion(
         project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     import pipeline.build as build_module
     from pipeline.build import Stopwatch, read_book
     from pipeline.fonts import _cmap
 
     root = project("basic")
-    likely = read_book(root, Stopwatch()).fonts
-    assert all(ord("Ω") not in _cmap(face.path) for face in likely)  # not in the sources
+    plain = read_book(root, Stopwatch()).fonts
+    assert all(ord("Ω") not in _cmap(face.path) for face in plain)  # not in the book
+    assert all(ord("é") not in _cmap(face.path) for face in plain)
     text = build_module.book_text
     monkeypatch.setattr(build_module, "book_text", lambda *args: text(*args) + "Ω")
-    exact = read_book(root, Stopwatch()).fonts
-    assert {face.path.parent for face in exact}.isdisjoint({f.path.parent for f in likely})
-    assert all(ord("Ω") in _cmap(face.path) for face in exact)
-
-
-def test_the_faces_no_worker_has_taken_yet_are_cut_by_the_command(project: Project) -> None:
-    # Workers still starting (a server just started loads WeasyPrint): the jobs
-    # handed over wait. The command, its conversion done, cuts those faces itself.
-    import threading
-    from concurrent.futures import Future
-
-    from pipeline.build import Stopwatch, read_book
-
-    class Starting:
-        parallel, jobs = True, 2
-
-        def __init__(self) -> None:
-            self.handed: list[Future[object]] = []
-
-        def submit(self, function: object, *args: object) -> Future[object]:
-            waiting: Future[object] = Future()
-            self.handed.append(waiting)
-            never = threading.Timer(30, lambda: waiting.cancelled() or waiting.set_exception(
-                TimeoutError("no worker ever took this job")))
-            never.daemon = True
-            never.start()
-            return waiting
-
-    workers = Starting()
-    fonts = read_book(project("basic"), Stopwatch(), workers).fonts  # type: ignore[arg-type]
-    assert workers.handed and all(job.cancelled() for job in workers.handed)
-    assert all(face.path.is_file() for face in fonts)
+    more = read_book(root, Stopwatch()).fonts
+    assert {face.path.parent for face in more}.isdisjoint({f.path.parent for f in plain})
+    assert all(ord("Ω") in _cmap(face.path) for face in more)
+    assert all(ord("é") not in _cmap(face.path) for face in more)
 
 
 def test_an_edit_built_from_the_cache_is_the_same_bytes_as_a_fresh_build(

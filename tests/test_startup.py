@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ["weasyprint", "pikepdf", "pypdf", "pypdfium2", "fontTools.subset", "PIL.Image"]
+HEAVY = ["weasyprint", "pikepdf", "pypdf", "pypdfium2", "fontTools.subset", "uharfbuzz",
+         "PIL.Image"]
 
 
 def loaded_after(statement: str) -> set[str]:

@@ -17,6 +17,7 @@ once the book's page map is known, keeping the annotation (and so its tag).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -264,7 +265,20 @@ def accessibility_problems(
 
 
 def untagged_marks(page: pikepdf.Page) -> int:
-    """Painting operators outside any marked content with an MCID or an /Artifact tag."""
+    """Painting operators outside any marked content with an MCID or an /Artifact tag.
+
+    Read from the content's bytes (`_untagged_marks_read`, four times faster)
+    where the content holds only what that reads, as WeasyPrint's does;
+    otherwise from the content parsed into objects by pikepdf.
+    """
+    contents = page.obj.get("/Contents")
+    streams = contents if isinstance(contents, pikepdf.Array) else [contents]
+    data = b"\n".join(s.read_bytes() for s in streams if isinstance(s, pikepdf.Stream))
+    read = _untagged_marks_read(data)
+    return _untagged_marks_parsed(page) if read is None else read
+
+
+def _untagged_marks_parsed(page: pikepdf.Page) -> int:
     stack: list[bool] = []  # for each open marked-content sequence: does it cover its marks?
     count = 0
     wanted = " ".join(sorted(PAINTING - {"INLINE IMAGE"} | {"BDC", "BMC", "EMC"}))
@@ -283,3 +297,68 @@ def untagged_marks(page: pikepdf.Page) -> int:
         elif op in PAINTING and not (stack and stack[-1]):
             count += 1
     return count
+
+
+# A content stream as _untagged_marks_read reads it: each operator (group 2) with
+# its operands before it (group 1): an array without arrays in it (a TJ's, most
+# of a page's bytes), a hex string, a number, a name, a bracket of a dictionary
+# or of an array. (Possessive: nothing is tried again.)
+_REGULAR = rb"[^\s/\[\]<>(){}%]"
+_OPERAND = (rb"\[[^\[\]]*+\]|<[0-9A-Fa-f\s]*+>|[-+.0-9]" + _REGULAR + rb"*+|/" + _REGULAR
+            + rb"*+|\[|\]|<<|>>")
+_STEP = re.compile(rb"((?:\s*+(?:" + _OPERAND + rb"))*+\s*+)([A-Za-z'\"]" + _REGULAR + rb"*+)")
+_UNREAD = re.compile(rb"[(){}%]")  # literal strings, comments, PostScript: parsed instead
+# A marked-content operator's operands: a tag, then (BDC) a property list, written
+# out as a dictionary without dictionaries, arrays or strings in it, or named.
+_NAME = rb"/[^\s/\[\]<>(){}%#]*"
+_MARK = re.compile(rb"\s*(" + _NAME + rb")\s*(?:<<([^<>\[\]]*)>>|(" + _NAME + rb"))?\s*")
+_WORD = re.compile(_NAME + rb"|" + _REGULAR + rb"+")
+_PAINTING_BYTES = frozenset(op.encode() for op in PAINTING - {"INLINE IMAGE"})
+
+
+def _untagged_marks_read(data: bytes) -> int | None:
+    """untagged_marks over a content stream's bytes, by one regular expression; or
+    None if the stream holds what this does not read: a literal string or a
+    comment (either may hold any word), an inline image (binary data), a mark
+    whose operands are not as _MARK says, anything after the last operator.
+    """
+    if _UNREAD.search(data):
+        return None
+    stack: list[bool] = []
+    count = 0
+    read = 0  # bytes read: every byte, if nothing was passed over
+    for operands, operator in _STEP.findall(data):
+        read += len(operands) + len(operator)
+        if operator in _PAINTING_BYTES:
+            if not (stack and stack[-1]):
+                count += 1
+        elif operator == b"EMC":
+            if stack:
+                stack.pop()
+        elif operator in (b"BDC", b"BMC"):
+            mark = _MARK.fullmatch(operands)
+            if mark is None:
+                return None
+            tag, properties, named = mark.groups()
+            if (operator == b"BDC") != (properties is not None or named is not None):
+                return None  # BMC takes a tag alone, BDC a tag and its properties
+            keys = _keys(properties) if properties is not None else ()
+            if keys is None:
+                return None
+            covers = tag == b"/Artifact" or b"/MCID" in keys
+            stack.append(covers or (bool(stack) and stack[-1]))
+        elif operator == b"BI":
+            return None
+    if read != len(data.rstrip()):
+        return None  # something between the operators that is not read above
+    return count
+
+
+def _keys(dictionary: bytes) -> list[bytes] | None:
+    """The keys of a dictionary's contents (between << and >>) of names and words
+    alone; None if it is not key, value, key, value... with names for keys."""
+    words = _WORD.findall(dictionary)
+    keys = words[0::2]
+    if len(words) % 2 or not all(key.startswith(b"/") for key in keys):
+        return None
+    return keys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pikepdf
@@ -101,6 +102,62 @@ def test_untagged_marks_are_found() -> None:
     assert tags.untagged_marks(pdf.pages[0]) == 1
     problems = [p.message for p in tags.accessibility_problems(pdf)]
     assert problems == ["the PDF is not tagged (no structure tree)"]
+
+
+# Content streams and their untagged marks, as pikepdf's parse counts them.
+STREAMS = [
+    b"0 0 1 1 re f /P <</MCID 0>> BDC 0 0 1 1 re f EMC /Artifact BMC 0 0 1 1 re f EMC",
+    b"/Span<</MCID 3>>BDC BT /f1 12 Tf [<0BDC> -20 <00EF>] TJ <0A0B>Tj ET EMC S",
+    b"/P <</Lang /en /MCID 1>> BDC /Span <</X 2>> BDC f EMC EMC",  # inside a tagged mark
+    b"/P <</X 2>> BDC f /Artifact BMC f* B EMC b* EMC",
+    b"/P /Props1 BDC 0 0 m 1 1 l S EMC /Im1 Do",  # properties by name: no MCID seen
+    b"/Artifact /Props1 BDC f EMC sh",
+    b"q 1 0 0 1 72 72 cm [3 2] 0 d 0.5 w 0 0 m 10 10 l s Q\n F",
+    b"/Span <</MCID 0 /ActualText <FEFF0041>>> BDC f EMC",  # a hex string: parsed
+    b"BT (a string) Tj ET",  # a literal string: parsed
+    b"% a comment with f in it\n f",
+    b"/P <</MCID 0 /A <</O /Layout>>>> BDC f EMC",  # a nested dictionary: parsed
+    b"/P <</MCID 0>> BDC BI /W 1 /H 1 /BPC 8 /CS /G ID \x00 EI EMC f",  # inline image
+    b"/P BDC f EMC",  # a BDC without its properties
+    b"1 /Artifact /P BDC f EMC",  # an operand too many
+    b"/Art#69fact BMC f EMC",  # an escaped name
+    b"EMC EMC f /P <</MCID 0>> BDC f",  # unbalanced
+    b"f 1 2",  # operands after the last operator
+]
+
+
+@pytest.mark.parametrize("content", STREAMS)
+def test_untagged_marks_read_from_bytes_count_as_the_parsed_stream(content: bytes) -> None:
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    page = pdf.pages[0]
+    page.obj.Contents = pdf.make_stream(content)
+    try:
+        parsed = tags._untagged_marks_parsed(page)
+    except (pikepdf.PdfError, IndexError):  # (a BDC without its properties)
+        parsed = None
+    read = tags._untagged_marks_read(content)
+    assert read is None or read == parsed
+    if parsed is not None:
+        assert tags.untagged_marks(page) == parsed
+
+
+def test_untagged_marks_of_weasyprint_pages_are_read_from_bytes(basic: Built) -> None:
+    with pikepdf.open(basic.pdf) as pdf:
+        for page in pdf.pages:
+            contents = page.obj.Contents
+            streams = contents if isinstance(contents, pikepdf.Array) else [contents]
+            data = b"\n".join(stream.read_bytes() for stream in streams)
+            assert tags._untagged_marks_read(data) == tags._untagged_marks_parsed(page)
+        # The same page with its tags taken off: its marks are counted, the same.
+        page = pdf.pages[len(pdf.pages) // 2]
+        contents = page.obj.Contents
+        streams = contents if isinstance(contents, pikepdf.Array) else [contents]
+        data = b"\n".join(stream.read_bytes() for stream in streams)
+        untagged = re.sub(rb"/\w+\s*<<\s*/MCID\s+\d+\s*>>\s*BDC", b"/X BMC", data)
+        assert untagged != data
+        page.obj.Contents = pdf.make_stream(untagged)
+        assert tags._untagged_marks_read(untagged) == tags._untagged_marks_parsed(page) > 10
 
 
 def test_links_are_described_by_their_text(basic: Built) -> None:

@@ -141,11 +141,14 @@ def _repair_run(text: str, code_page: str) -> tuple[str, int] | None:
 
 def find(line: str) -> list[Damage]:
     """Every garbled place in one line of text."""
+    if line.isascii():  # every character mojibake is made of stands for a byte over 7F
+        return []
     candidates: list[Damage] = []
     for code_page in CODE_PAGES:
-        # The line's own text, with every candidate run of this code page taken out.
-        rest = _pattern(code_page).sub(" ", line)
+        rest = None
         for match in _pattern(code_page).finditer(line):
+            if rest is None:  # the line, with every candidate run of this code page out
+                rest = _pattern(code_page).sub(" ", line)
             run = match.group()
             if _looks_like_real_text(run, rest):
                 continue

@@ -76,13 +76,17 @@ def fallback_faces(fonts_dir: Path) -> tuple[FontFace, ...]:
 
 def uncovered(text: str, faces: tuple[FontFace, ...]) -> str:
     """The characters of `text` that none of `faces` has (spaces and controls aside)."""
-    covered: set[int] = set()
-    for face in faces:
-        covered |= _cmap(face.path)
-    missing = {c for c in text if not c.isspace() and ord(c) >= 0x20 and ord(c) not in covered}
+    covered = _covered(tuple(face.path for face in faces))
+    missing = {c for c in set(text)
+               if not c.isspace() and ord(c) >= 0x20 and ord(c) not in covered}
     # Joiners and marks that shaping handles without a glyph of their own.
     missing -= {"\u200c", "\u200d", "\u200e", "\u200f"}
     return "".join(sorted(missing))
+
+
+@lru_cache(maxsize=8)
+def _covered(paths: tuple[Path, ...]) -> frozenset[int]:
+    return frozenset().union(*(_cmap(path) for path in paths))
 
 
 @lru_cache(maxsize=32)

@@ -201,8 +201,13 @@ def _tags(*tags: str) -> list[int]:
     return [int.from_bytes(tag.encode("ascii"), "big") for tag in tags]
 
 
+@lru_cache(maxsize=1)
 def cutter_version() -> str:
-    """What cuts fonts, for cache keys: a new subsetter may cut them differently."""
-    import uharfbuzz as hb
+    """What cuts fonts, for cache keys: a new subsetter may cut them differently.
 
-    return f"uharfbuzz {hb.__version__} harfbuzz {hb.version_string()}"
+    (The version of uharfbuzz, whose wheel carries its HarfBuzz, read from its
+    installed metadata: a build whose fonts are all cut already does not load it.)
+    """
+    from importlib import metadata
+
+    return f"uharfbuzz {metadata.version('uharfbuzz')}"

@@ -72,12 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args, progress)
     except Exception as err:
-        from pipeline.model import BookletError
+        from dataclasses import replace
+
+        from pipeline.model import BookletError, shown_path
 
         if not isinstance(err, BookletError):
             raise
         progress.clear()
-        for problem in sorted(err.problems, key=lambda p: (p.path, p.line or 0)):
+        # A file of the project is named from the project, however it was found.
+        problems = [replace(p, path=shown_path(Path(p.path), args.project))
+                    if os.path.isabs(p.path) else p for p in err.problems]
+        for problem in sorted(problems, key=lambda p: (p.path, p.line or 0)):
             print(problem, file=sys.stderr)
         count = len(err.problems)
         print(

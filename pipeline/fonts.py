@@ -52,9 +52,9 @@ VERSION = "3"  # bump when the trimming options change
 
 
 def shipped_faces(fonts_dir: Path) -> tuple[FontFace, ...]:
-    return tuple(
+    return _present(tuple(
         FontFace(FAMILY, weight, style, fonts_dir / name) for name, weight, style in SHIPPED
-    )
+    ))
 
 
 FALLBACK = (
@@ -68,10 +68,21 @@ FALLBACK_FAMILIES = ("Noto Sans", "Noto Sans Arabic")
 
 def fallback_faces(fonts_dir: Path) -> tuple[FontFace, ...]:
     """Fonts for names in other scripts (cover letters, labels): Greek, Cyrillic, Arabic..."""
-    return tuple(
+    return _present(tuple(
         FontFace(family, weight, "normal", fonts_dir / "fallback" / name)
         for family, name, weight in FALLBACK
-    )
+    ))
+
+
+def _present(faces: tuple[FontFace, ...]) -> tuple[FontFace, ...]:
+    """The faces, if every file is there: the book's page counts depend on them."""
+    for face in faces:
+        if not face.path.is_file():
+            raise BookletError.at(
+                face.path, None, f"the font file {face.path.name} is missing",
+                "put the fonts the project ships back in that folder: they are in "
+                "the repository")
+    return faces
 
 
 def uncovered(text: str, faces: tuple[FontFace, ...]) -> str:

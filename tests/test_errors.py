@@ -173,3 +173,15 @@ def test_no_config_here(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     status, lines = run(tmp_path, capsys)
     assert status == 1
     assert lines[0].startswith("booklet.toml: no booklet.toml here")
+
+
+def test_a_missing_font_file_is_named_from_the_project(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project("basic")
+    (root / "styles" / "fonts" / "AtkinsonHyperlegible-Italic.ttf").unlink()
+    status, lines = run(root, capsys)
+    assert status == 1
+    assert lines[0].startswith("styles/fonts/AtkinsonHyperlegible-Italic.ttf: the font file "
+                               "AtkinsonHyperlegible-Italic.ttf is missing (put the fonts")
+    assert lines[-1] == "booklet: 1 problem; nothing was written"
+    assert not (root / "output" / "guide.pdf").exists()

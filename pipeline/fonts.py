@@ -48,7 +48,7 @@ ALWAYS = (
     + " \u00a0\u00ad\u2010\u2011\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u2022\u00b7"
     + "\u00a9\u00ae\u2122\u00b0\u00d7\u2212"
 )
-VERSION = "3"  # bump when the trimming options change
+VERSION = "3"  # bump when the trimming options change (the cutter names its own version)
 
 
 def shipped_faces(fonts_dir: Path) -> tuple[FontFace, ...]:
@@ -118,7 +118,7 @@ def trimmed_folder(fonts_dir: Path, text: str, cache_dir: Path) -> tuple[str, Pa
     """The characters the shipped faces are trimmed to for `text`, and where they go."""
     characters = "".join(sorted(set(text) | set(ALWAYS)))
     digest = hashlib.sha256()
-    digest.update(VERSION.encode())
+    digest.update(f"{VERSION} {cutter_version()}".encode())
     digest.update(characters.encode("utf-8", "surrogatepass"))
     for face in shipped_faces(fonts_dir):
         digest.update(face.path.read_bytes())
@@ -134,7 +134,7 @@ def every_character(faces: tuple[FontFace, ...], cache_dir: Path) -> tuple[str, 
     """
     characters = "".join(chr(c) for c in sorted(set().union(*(_cmap(f.path) for f in faces))))
     digest = hashlib.sha256()
-    digest.update(VERSION.encode())
+    digest.update(f"{VERSION} {cutter_version()}".encode())
     for face in faces:
         digest.update(face.path.read_bytes())
     return characters, cache_dir / "fonts" / f"whole-{digest.hexdigest()[:16]}"

@@ -86,3 +86,17 @@ def test_a_shipped_face_that_is_not_a_font_stops_the_build_naming_it(
         trimmed_faces(fonts, "Hello", tmp_path / "cache")
     assert "AtkinsonHyperlegible-Italic.ttf" in str(caught.value)
     assert "could not cut" in str(caught.value)
+
+
+def test_fonts_cut_by_another_cutter_go_to_another_folder(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import pipeline.fonts as fonts
+
+    faces = shipped_faces(FONTS)
+    first = fonts.trimmed_folder(FONTS, "Hello", tmp_path)
+    whole = fonts.every_character(faces, tmp_path)
+    assert fonts.trimmed_folder(FONTS, "Hello", tmp_path) == first
+    monkeypatch.setattr(fonts, "cutter_version", lambda: "uharfbuzz 99.0")
+    characters, folder = fonts.trimmed_folder(FONTS, "Hello", tmp_path)
+    assert characters == first[0] and folder != first[1]
+    assert fonts.every_character(faces, tmp_path)[1] != whole[1]
